@@ -1,0 +1,1 @@
+"""What both orderflow services share: settings, engines, migrations, problems, health, logs."""
