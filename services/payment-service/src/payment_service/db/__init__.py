@@ -1,0 +1,1 @@
+"""payment-service's database: the tables (`tables`) and the payments repository (`payments`)."""

@@ -1,0 +1,96 @@
+"""The payment-service application: an ops HTTP port around the worker; wiring only.
+
+`/health/live`, `/health/ready` (503 until the database and SQS answer and the worker runs) and
+`/metrics`. The lifespan runs the consumer of `orders` and the outbox relay, and drains them.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from orderflow_servicekit.app import prepare_service_app, runtime_health_router, runtime_lifespan
+from orderflow_servicekit.problems import install_problem_handlers
+from orderflow_servicekit.runtime import RuntimeSpec, ServiceRuntime
+from orderflow_servicekit.telemetry import instrument_app, instrument_spec
+from orderflow_servicekit.telemetry.tracing import http_telemetry
+from payment_service import metrics
+from payment_service.db.tables import inbox, outbox
+from payment_service.handler import OrderCreatedHandler
+from payment_service.migrate import MIGRATIONS
+from payment_service.provider import PaymentProvider, SimulatedProvider
+from payment_service.settings import Settings
+
+SERVICE: Final = "payment-service"
+SOURCE: Final = "/orderflow/payment-service"
+"""The CloudEvents `source` of the payment results."""
+
+
+def provider_from(settings: Settings) -> PaymentProvider:
+    return SimulatedProvider(
+        approval_limit=settings.payment_approval_limit,
+        latency_ms=settings.payment_latency_ms,
+        failure_rate=settings.payment_failure_rate,
+    )
+
+
+def runtime_spec(settings: Settings, provider: PaymentProvider | None = None) -> RuntimeSpec:
+    """provider: who charges (default: the simulated provider configured by `settings`)."""
+    charger = metrics.MeasuredProvider(provider or provider_from(settings))
+
+    def handler(runtime: ServiceRuntime) -> OrderCreatedHandler:
+        return OrderCreatedHandler(
+            engine=runtime.engine,
+            provider=charger,
+            inbox=runtime.inbox,
+            outbox=outbox,
+            relay=runtime.relay,
+            source=SOURCE,
+            results_queue=settings.payment_results_queue,
+        )
+
+    return RuntimeSpec(
+        service=SERVICE,
+        settings=settings,
+        migrations=MIGRATIONS,
+        outbox=outbox,
+        inbox=inbox,
+        consumes=settings.orders_queue,
+        handler=handler,
+        consumer_concurrency=settings.consumer_concurrency,
+        relay_poll_interval_s=settings.relay_poll_interval_s,
+        shutdown_grace_s=settings.shutdown_grace_s,
+    )
+
+
+def create_app(
+    settings: Settings | None = None, provider: PaymentProvider | None = None
+) -> FastAPI:
+    """The ops app; its lifespan runs the worker (default settings: from the environment).
+
+    provider: who charges (default: the simulated provider configured by `settings`).
+    """
+    settings = settings or Settings()
+    app = FastAPI(
+        title="payment-service",
+        version="0.1.0",
+        description="Charges orders: consumes orderflow.order.created.v1, publishes payment "
+        "results. This port serves only health and metrics.",
+        lifespan=runtime_lifespan(instrument_spec(runtime_spec(settings, provider))),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        telemetry=http_telemetry(),
+    )
+    prepare_service_app(app, settings=settings)
+    install_problem_handlers(app)
+    instrument_app(app, SERVICE)
+    app.include_router(runtime_health_router(app))
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
