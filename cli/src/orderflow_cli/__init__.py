@@ -1,0 +1,1 @@
+"""The `orderflow` command: run the whole system locally, migrate databases, create queues."""

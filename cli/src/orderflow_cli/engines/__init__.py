@@ -1,0 +1,31 @@
+"""SQS engines `orderflow up` and `orderflow bench` can start: moto (default) or fauxqs.
+
+fauxqs is a Node.js program: on first use it is installed, pinned, with a Node.js of its own,
+from the npm registry into the user's cache folder (never the repository), then started from a
+small launcher that keeps it on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from orderflow_cli.engines.nodejs import (
+    FAUXQS_VERSION,
+    NODE_PACKAGE,
+    FauxqsInstall,
+    cache_dir,
+    ensure_fauxqs,
+    fauxqs_argv,
+)
+
+ENGINES = ("moto", "fauxqs")
+DEFAULT_ENGINE = "moto"
+
+__all__ = [
+    "DEFAULT_ENGINE",
+    "ENGINES",
+    "FAUXQS_VERSION",
+    "NODE_PACKAGE",
+    "FauxqsInstall",
+    "cache_dir",
+    "ensure_fauxqs",
+    "fauxqs_argv",
+]
