@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
@@ -25,6 +23,7 @@ from orderflow_messaging import (
     is_dependency_failure,
     open_sqs_client,
 )
+from orderflow_testkit.consumers import running_consumer
 from orderflow_testkit.sqs import queue_depth
 from orderflow_testkit.waiting import wait_for_value
 
@@ -63,16 +62,6 @@ class Database:
             raise ConnectionRefusedError(111, "Connect call failed")
 
 
-@asynccontextmanager
-async def _running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        consumer.stop()
-        await asyncio.wait_for(task, 30)
-
-
 async def _queue_with_messages(
     sqs_options: SqsClientOptions, queue: str, count: int
 ) -> dict[str, str]:
@@ -104,7 +93,7 @@ async def test_a_database_outage_opens_the_circuit_and_no_message_reaches_the_dl
     async with open_sqs_client(sqs_options) as client:
         options = replace(OPTIONS, dependency_probe=database.probe)
         consumer = Consumer(client, urls[queue], handler, options)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             await wait_for_value(
                 lambda: queue_depth(client, urls[queue]), lambda n: n == 0, timeout_s=30
             )
@@ -142,7 +131,7 @@ async def test_without_a_probe_the_same_outage_sends_valid_messages_to_the_dlq(
 
     async with open_sqs_client(sqs_options) as client:
         consumer = Consumer(client, urls[queue], handler, OPTIONS)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             await wait_for_value(
                 lambda: queue_depth(client, urls["dlq"]), lambda n: n == 1, timeout_s=30
             )
@@ -190,7 +179,7 @@ async def test_an_ordinary_failure_does_not_open_the_circuit(
     async with open_sqs_client(sqs_options) as client:
         options = replace(OPTIONS, dependency_probe=database.probe)
         consumer = Consumer(client, urls[queue], handler, options)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
     assert receives[:2] == [1, 2]
     assert consumer.stats.circuit_opened == 0

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -29,14 +27,13 @@ from orderflow_messaging import (
     apply_topology,
     open_sqs_client,
 )
+from orderflow_testkit.consumers import FAST_CONSUMER, running_consumer
 from orderflow_testkit.sqs import queue_depth, receive_messages
 from orderflow_testkit.waiting import wait_for_value
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
 
-# Short long polls: a poll left open on moto after a test would otherwise linger for 20 s.
-FAST = ConsumerOptions(wait_time_s=1, delete_flush_interval_s=0.02)
 NO_BACKOFF = ExponentialBackoff(base_s=0, cap_s=0, jitter=False)
 
 
@@ -55,16 +52,6 @@ async def _send(client: SQSClient, url: str, count: int) -> list[str]:
     return [m.body for m in messages]
 
 
-@asynccontextmanager
-async def _running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        consumer.stop()
-        await asyncio.wait_for(task, 30)
-
-
 async def test_handled_messages_are_deleted_and_the_queue_empties(
     sqs_options: SqsClientOptions, queue_prefix: str
 ) -> None:
@@ -79,8 +66,8 @@ async def test_handled_messages_are_deleted_and_the_queue_empties(
     async with open_sqs_client(sqs_options) as client:
         urls = await _topology(client, queue)
         bodies = await _send(client, urls[queue], 15)
-        consumer = Consumer(client, urls[queue], handler, FAST)
-        async with _running(consumer):
+        consumer = Consumer(client, urls[queue], handler, FAST_CONSUMER)
+        async with running_consumer(consumer):
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
         assert sorted(set(handled)) == sorted(bodies)
         assert consumer.stats.succeeded >= 15
@@ -108,8 +95,8 @@ async def test_concurrency_never_exceeds_the_option(
     async with open_sqs_client(sqs_options) as client:
         urls = await _topology(client, queue)
         await _send(client, urls[queue], 24)
-        options = replace(FAST, concurrency=3)
-        async with _running(Consumer(client, urls[queue], handler, options)):
+        options = replace(FAST_CONSUMER, concurrency=3)
+        async with running_consumer(Consumer(client, urls[queue], handler, options)):
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
     assert done >= 24
     assert most == 3
@@ -129,9 +116,9 @@ async def test_a_failing_handler_gets_its_message_back_after_the_backoff(
     async with open_sqs_client(sqs_options) as client:
         urls = await _topology(client, queue)
         await _send(client, urls[queue], 1)
-        options = replace(FAST, retry_backoff=NO_BACKOFF)
+        options = replace(FAST_CONSUMER, retry_backoff=NO_BACKOFF)
         consumer = Consumer(client, urls[queue], handler, options)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             # The queue's visibility is 60 s: only the backoff (0 s) can bring it back this soon.
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
         assert receive_counts[:2] == [1, 2]
@@ -153,9 +140,9 @@ async def test_poison_message_goes_to_the_dlq_with_its_reason_and_leaves_the_sou
     async with open_sqs_client(sqs_options) as client:
         urls = await _topology(client, queue)
         await _send(client, urls[queue], 1)
-        options = replace(FAST, dead_letter_queue_url=urls[f"{queue}-dlq"])
+        options = replace(FAST_CONSUMER, dead_letter_queue_url=urls[f"{queue}-dlq"])
         consumer = Consumer(client, urls[queue], handler, options)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             [dead] = await receive_messages(client, urls[f"{queue}-dlq"], 1)
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
         attributes = {k: v["StringValue"] for k, v in dead["MessageAttributes"].items()}
@@ -185,7 +172,7 @@ async def test_stop_lets_a_slow_handler_finish_within_the_grace_and_deletes_its_
         urls = await _topology(client, queue)
         await _send(client, urls[queue], 1)
         # One permit, all taken by the slow handler: stop() must not wait for a free permit.
-        options = replace(FAST, concurrency=1, shutdown_grace_s=10)
+        options = replace(FAST_CONSUMER, concurrency=1, shutdown_grace_s=10)
         consumer = Consumer(client, urls[queue], handler, options)
         task = asyncio.create_task(consumer.run())
         await asyncio.wait_for(started.wait(), 10)
@@ -214,7 +201,7 @@ async def test_a_handler_outliving_the_grace_is_cancelled_and_its_message_is_vis
     async with open_sqs_client(sqs_options) as client:
         urls = await _topology(client, queue)
         await _send(client, urls[queue], 1)
-        options = replace(FAST, concurrency=1, shutdown_grace_s=0.2)
+        options = replace(FAST_CONSUMER, concurrency=1, shutdown_grace_s=0.2)
         consumer = Consumer(client, urls[queue], handler, options)
         task = asyncio.create_task(consumer.run())
         await asyncio.wait_for(started.wait(), 10)
@@ -271,7 +258,7 @@ async def test_stop_waits_for_a_delete_already_in_flight_instead_of_abandoning_i
         # botocore's stubs type hooks as plain functions; aiobotocore awaits coroutine hooks.
         client.meta.events.register("before-call.sqs.DeleteMessageBatch", slow_delete)  # type: ignore[arg-type]
         await _send(client, urls[queue], 1)
-        consumer = Consumer(client, urls[queue], handler, FAST)
+        consumer = Consumer(client, urls[queue], handler, FAST_CONSUMER)
         task = asyncio.create_task(consumer.run())
         await asyncio.wait_for(delete_started.wait(), 10)
         consumer.stop()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -17,7 +15,6 @@ from orderflow_messaging import (
     DLQ_SOURCE_ATTRIBUTE,
     MAX_MESSAGE_BYTES,
     Consumer,
-    ConsumerOptions,
     ExponentialBackoff,
     OutgoingMessage,
     PoisonMessage,
@@ -29,14 +26,13 @@ from orderflow_messaging import (
     apply_topology,
     open_sqs_client,
 )
+from orderflow_testkit.consumers import FAST_CONSUMER, running_consumer
 from orderflow_testkit.engines import has_feature
 from orderflow_testkit.sqs import queue_depth, receive_messages
 from orderflow_testkit.waiting import wait_for_value
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
-
-FAST = ConsumerOptions(wait_time_s=1, delete_flush_interval_s=0.02)
 
 
 async def _fifo_topology(client: SQSClient, queue: str) -> QueueUrls:
@@ -53,16 +49,6 @@ async def _send_groups(client: SQSClient, url: str, groups: list[str], per_group
     ]
     result = await SqsPublisher(client).send(url, messages)
     assert not result.failed
-
-
-@asynccontextmanager
-async def _running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        consumer.stop()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_messages_of_a_group_are_handled_in_order_one_at_a_time_groups_in_parallel(
@@ -94,9 +80,9 @@ async def test_messages_of_a_group_are_handled_in_order_one_at_a_time_groups_in_
     async with open_sqs_client(sqs_options) as client:
         urls = await _fifo_topology(client, queue)
         await _send_groups(client, urls[queue], ["a", "b", "c"], 10)
-        consumer = Consumer(client, urls[queue], handler, replace(FAST, concurrency=5))
+        consumer = Consumer(client, urls[queue], handler, replace(FAST_CONSUMER, concurrency=5))
         assert consumer.fifo
-        async with _running(consumer):
+        async with running_consumer(consumer):
             await wait_for_value(
                 lambda: queue_depth(client, urls[queue]), lambda n: n == 0, timeout_s=60
             )
@@ -122,9 +108,9 @@ async def test_a_failing_message_holds_back_its_group_and_is_retried_before_the_
         await _send_groups(client, urls[queue], ["a", "b"], 5)
         # One receive takes all ten; a:1 is hidden for 1 s while a:2..a:4 go back at once.
         one_second = ExponentialBackoff(base_s=1, cap_s=1, jitter=False)
-        options = replace(FAST, concurrency=10, retry_backoff=one_second)
+        options = replace(FAST_CONSUMER, concurrency=10, retry_backoff=one_second)
         consumer = Consumer(client, urls[queue], handler, options)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             await wait_for_value(
                 lambda: queue_depth(client, urls[queue]), lambda n: n == 0, timeout_s=30
             )
@@ -153,9 +139,9 @@ async def test_a_poison_message_goes_to_the_fifo_dlq_and_its_group_moves_on(
         urls = await _fifo_topology(client, queue)
         dlq = urls[f"{queue_prefix}work-dlq.fifo"]
         await _send_groups(client, urls[queue], ["a"], 3)
-        options = replace(FAST, dead_letter_queue_url=dlq)
+        options = replace(FAST_CONSUMER, dead_letter_queue_url=dlq)
         consumer = Consumer(client, urls[queue], handler, options)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
         response = await client.receive_message(
             QueueUrl=dlq,
@@ -184,7 +170,7 @@ async def test_stop_makes_a_groups_unfinished_and_queued_messages_visible_at_onc
     async with open_sqs_client(sqs_options) as client:
         urls = await _fifo_topology(client, queue)
         await _send_groups(client, urls[queue], ["a"], 3)
-        options = replace(FAST, shutdown_grace_s=0.2)
+        options = replace(FAST_CONSUMER, shutdown_grace_s=0.2)
         consumer = Consumer(client, urls[queue], handler, options)
         task = asyncio.create_task(consumer.run())
         await asyncio.wait_for(started.wait(), 10)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 
 import pytest
@@ -24,20 +22,9 @@ from orderflow_messaging import (
     open_sqs_client,
 )
 from orderflow_messaging._heartbeat import HeartbeatTiming, heartbeat_timing
+from orderflow_testkit.consumers import FAST_CONSUMER, running_consumer
 from orderflow_testkit.sqs import queue_depth
 from orderflow_testkit.waiting import wait_for_value
-
-FAST = ConsumerOptions(wait_time_s=1, delete_flush_interval_s=0.02)
-
-
-@asynccontextmanager
-async def _running(consumer: Consumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        consumer.stop()
-        await asyncio.wait_for(task, 30)
 
 
 async def test_a_handler_slower_than_the_visibility_timeout_completes_once_without_redelivery(
@@ -56,8 +43,8 @@ async def test_a_handler_slower_than_the_visibility_timeout_completes_once_witho
         urls = await apply_topology(client, [QueueSpec(name=queue, visibility_timeout_s=2)])
         await SqsPublisher(client).send(urls[queue], [OutgoingMessage(id="m0", body="slow")])
         # No visibility option: the consumer reads the queue's 2 s and extends every ~0.7 s.
-        consumer = Consumer(client, urls[queue], handler, FAST)
-        async with _running(consumer):
+        consumer = Consumer(client, urls[queue], handler, FAST_CONSUMER)
+        async with running_consumer(consumer):
             await asyncio.wait_for(finished.wait(), 30)
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
         assert calls == [1]  # handled once, on its first receive: it never came back
@@ -95,8 +82,8 @@ async def test_a_failed_extension_is_logged_and_the_next_one_keeps_the_message_h
             fail_first_extension,  # type: ignore[arg-type]
         )
         await SqsPublisher(client).send(urls[queue], [OutgoingMessage(id="m0", body="slow")])
-        consumer = Consumer(client, urls[queue], handler, FAST)
-        async with _running(consumer) as task:
+        consumer = Consumer(client, urls[queue], handler, FAST_CONSUMER)
+        async with running_consumer(consumer) as task:
             await asyncio.wait_for(finished.wait(), 30)
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
             assert not task.done()  # the failure did not stop the consumer
@@ -124,10 +111,10 @@ async def test_an_explicit_visibility_and_heartbeat_are_used_on_receive(
         urls = await apply_topology(client, [QueueSpec(name=queue, visibility_timeout_s=60)])
         await SqsPublisher(client).send(urls[queue], [OutgoingMessage(id="m0", body="slow")])
         options = replace(
-            FAST, visibility_timeout_s=2, heartbeat_interval_s=0.5, heartbeat_extension_s=3
+            FAST_CONSUMER, visibility_timeout_s=2, heartbeat_interval_s=0.5, heartbeat_extension_s=3
         )
         consumer = Consumer(client, urls[queue], handler, options)
-        async with _running(consumer):
+        async with running_consumer(consumer):
             await asyncio.wait_for(finished.wait(), 30)
             await wait_for_value(lambda: queue_depth(client, urls[queue]), lambda n: n == 0)
         assert calls == 1
@@ -142,7 +129,7 @@ async def test_a_consumer_of_a_missing_queue_fails_at_start_with_queue_not_found
 
     async with open_sqs_client(sqs_options) as client:
         url = f"{sqs_options.endpoint_url}/123456789012/{queue_prefix}missing"
-        consumer = Consumer(client, url, handler, FAST)
+        consumer = Consumer(client, url, handler, FAST_CONSUMER)
         with pytest.raises(QueueNotFoundError):
             await asyncio.wait_for(consumer.run(), 10)
 

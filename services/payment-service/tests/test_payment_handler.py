@@ -51,6 +51,7 @@ from orderflow_messaging import (
 from orderflow_servicekit.db import create_engine
 from orderflow_servicekit.telemetry.metrics import measure_handler
 from orderflow_servicekit.topology import orderflow_queues
+from orderflow_testkit.consumers import running_consumer
 from orderflow_testkit.waiting import wait_for_value
 from payment_service.db.payments import count_payments, get_payment_by_order
 from payment_service.db.tables import inbox, outbox, payments
@@ -377,14 +378,10 @@ async def test_a_message_that_met_a_provider_failure_is_retried_and_then_paid(ri
     event = order_created()
     await rig.send(encode_event(event))
     consumer = rig.consumer(rig.handler(provider))
-    task = asyncio.create_task(consumer.run())
-    try:
+    async with running_consumer(consumer):
         await wait_for_value(
             lambda: rig.count("payments"), lambda n: n == 1, what="the payment after a retry"
         )
-    finally:
-        consumer.stop()
-        await task
 
     assert provider.calls == 2
     assert consumer.stats.retried == 1
@@ -421,16 +418,12 @@ async def test_poison_messages_go_to_the_dlq_with_their_reason_and_leave_the_que
         await rig.send(body)
     poisoned = dead_letters_counted(rig.orders)
     consumer = rig.consumer(measure_handler("payment-service", rig.orders)(rig.handler()))
-    task = asyncio.create_task(consumer.run())
-    try:
+    async with running_consumer(consumer):
 
         async def dead_lettered() -> int:
             return consumer.stats.dead_lettered
 
         await wait_for_value(dead_lettered, lambda n: n == len(bodies), what="dead-lettering")
-    finally:
-        consumer.stop()
-        await task
 
     dlq = rig.urls[f"{rig.orders}-dlq"]
     reasons: dict[str, str] = {}
