@@ -108,7 +108,7 @@ class RuntimeSpec:
     """What differs between services.
 
     service: the service's name (logs, inbox consumer name).
-    settings: its settings.
+    settings: its settings (also the consumer concurrency, relay poll and shutdown grace).
     migrations: its Alembic folder.
     outbox / inbox: its outbox and inbox tables.
     consumes: the name of the queue it consumes.
@@ -117,9 +117,6 @@ class RuntimeSpec:
     publisher_middleware: wrappers around the relay's publisher, innermost first.
     background: coroutines run beside the consumer for the runtime's life (e.g. a sampler);
         cancelled at shutdown.
-    consumer_concurrency: handlers at once (default 10); the database pool is sized from it.
-    relay_poll_interval_s: the relay's slow poll (default 1 s).
-    shutdown_grace_s: how long in-flight handlers may finish at shutdown (default 10 s).
     """
 
     service: str
@@ -129,9 +126,6 @@ class RuntimeSpec:
     inbox: Table
     consumes: str
     handler: Callable[[ServiceRuntime], MessageHandler]
-    consumer_concurrency: int = 10
-    relay_poll_interval_s: float = 1.0
-    shutdown_grace_s: float = 10.0
     handler_middleware: tuple[HandlerMiddleware, ...] = ()
     publisher_middleware: tuple[PublisherMiddleware, ...] = ()
     background: tuple[BackgroundTask, ...] = ()
@@ -160,7 +154,7 @@ async def open_runtime(spec: RuntimeSpec) -> AsyncIterator[ServiceRuntime]:
     except Exception as exc:
         raise StartupError(f"database {redact(settings.database_url)}: {describe(exc)}") from exc
     # Handlers, the relay, the API and health checks share the pool: size it to their concurrency.
-    pool_size = settings.db_pool_size or spec.consumer_concurrency + 10
+    pool_size = settings.db_pool_size or settings.consumer_concurrency + 10
     engine = create_engine(settings.database_url, pool_size=pool_size)
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -187,7 +181,7 @@ async def _running(
         spec.outbox,
         publisher,
         urls,
-        RelayOptions(poll_interval_s=spec.relay_poll_interval_s),
+        RelayOptions(poll_interval_s=spec.settings.relay_poll_interval_s),
     )
     runtime = ServiceRuntime(
         service=spec.service,
@@ -206,9 +200,9 @@ async def _running(
         urls[consumed.name],
         handler,
         ConsumerOptions(
-            concurrency=spec.consumer_concurrency,
+            concurrency=spec.settings.consumer_concurrency,
             dead_letter_queue_url=urls[consumed.dlq_name],
-            shutdown_grace_s=spec.shutdown_grace_s,
+            shutdown_grace_s=spec.settings.shutdown_grace_s,
             # While the database is down, receive nothing rather than burn the messages'
             # receive counts (five, and a valid event would end in the DLQ).
             dependency_probe=database_check(engine),

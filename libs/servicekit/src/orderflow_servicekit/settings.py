@@ -91,6 +91,17 @@ class CommonSettings(SqsSettings):
         le=3600,
         description="How often queue depths and the outbox backlog are sampled for /metrics.",
     )
+    consumer_concurrency: int = Field(
+        default=10, ge=1, le=1000, description="Messages handled at once by the consumer."
+    )
+    relay_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="The outbox relay's slow poll; it is also woken after every commit.",
+    )
+    shutdown_grace_s: float = Field(
+        default=10.0, ge=0, description="How long a stop lets in-flight messages finish."
+    )
     db_pool_size: int | None = Field(
         default=None,
         ge=1,

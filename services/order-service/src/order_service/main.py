@@ -33,9 +33,6 @@ def runtime_spec(settings: Settings) -> RuntimeSpec:
         inbox=inbox,
         consumes=settings.payment_results_queue,
         handler=lambda runtime: payment_result_handler(runtime.inbox),
-        consumer_concurrency=settings.consumer_concurrency,
-        relay_poll_interval_s=settings.relay_poll_interval_s,
-        shutdown_grace_s=settings.shutdown_grace_s,
     )
 
 

@@ -18,8 +18,5 @@ class Settings(CommonSettings, JwtSettings):
     database_url: str = "sqlite+aiosqlite:///data/order-service.db"
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
-    consumer_concurrency: int = Field(default=10, ge=1, le=100)
     # The API's requests in flight come on top of the consumer's handlers and the relay.
     db_pool_size: int | None = Field(default=50, ge=1, le=1000)
-    relay_poll_interval_s: float = Field(default=1.0, gt=0)
-    shutdown_grace_s: float = Field(default=10.0, ge=0)

@@ -59,9 +59,6 @@ def runtime_spec(settings: Settings, provider: PaymentProvider | None = None) ->
         inbox=inbox,
         consumes=settings.orders_queue,
         handler=handler,
-        consumer_concurrency=settings.consumer_concurrency,
-        relay_poll_interval_s=settings.relay_poll_interval_s,
-        shutdown_grace_s=settings.shutdown_grace_s,
     )
 
 

@@ -21,10 +21,6 @@ class Settings(CommonSettings):
     payment_latency_ms: the simulated provider's latency per charge (default 0).
     payment_failure_rate: probability, 0..1, that a charge fails transiently and is retried
         (default 0.0); for demos and chaos tests.
-    consumer_concurrency: order events handled at once (default 10).
-    relay_poll_interval_s: the outbox relay's slow poll (default 1 s); it is also woken after
-        every commit.
-    shutdown_grace_s: how long a stop lets in-flight messages finish (default 10 s).
     """
 
     database_url: str = "sqlite+aiosqlite:///data/payment-service.db"
@@ -34,6 +30,3 @@ class Settings(CommonSettings):
     )
     payment_latency_ms: int = Field(default=0, ge=0, le=60_000)
     payment_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
-    consumer_concurrency: int = Field(default=10, ge=1, le=1000)
-    relay_poll_interval_s: float = Field(default=1.0, gt=0)
-    shutdown_grace_s: float = Field(default=10.0, ge=0)
