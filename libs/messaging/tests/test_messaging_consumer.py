@@ -227,11 +227,21 @@ async def test_stop_while_idle_returns_promptly(
     async def handler(message: ReceivedMessage) -> None:
         raise AssertionError("no message was sent")
 
+    polling = asyncio.Event()
+
+    async def receive_sent(**_: object) -> None:
+        polling.set()
+
     async with open_sqs_client(sqs_options) as client:
         urls = await _topology(client, queue)
         consumer = Consumer(client, urls[queue], handler, ConsumerOptions(wait_time_s=20))
+        client.meta.events.register(
+            "before-call.sqs.ReceiveMessage",
+            receive_sent,  # type: ignore[arg-type]
+        )
         task = asyncio.create_task(consumer.run())
-        await asyncio.sleep(0)  # let it enter its long poll
+        # Stop only once the long poll is on its way, so the test proves it is cut short.
+        await asyncio.wait_for(polling.wait(), 10)
         consumer.stop()
         # A 20 s long poll must be cut short, not waited out.
         await asyncio.wait_for(task, 5)
