@@ -18,7 +18,7 @@ from orderflow_cli.dlq import (
     resolve_dlq,
 )
 from orderflow_cli.errors import CliError
-from orderflow_cli.queues import describe_endpoint, load_queue_settings
+from orderflow_cli.queues import describe_endpoint, load_queue_settings, sqs_refusal
 from orderflow_messaging import open_sqs_client, queue_depth
 from orderflow_servicekit.settings import SqsSettings
 
@@ -62,11 +62,7 @@ def run_dlq(command: DlqCommand) -> int:
     try:
         output = asyncio.run(_run(command, settings))
     except ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise CliError(
-            f"SQS at {describe_endpoint(settings)}: {error.get('Code', 'error')}: "
-            f"{error.get('Message', exc)}"
-        ) from exc
+        raise CliError(f"SQS at {describe_endpoint(settings)}: {sqs_refusal(exc)}") from exc
     except BotoCoreError as exc:
         raise CliError(f"cannot reach SQS at {describe_endpoint(settings)}: {exc}") from exc
     print(output, flush=True)

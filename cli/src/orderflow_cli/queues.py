@@ -33,6 +33,12 @@ def describe_endpoint(settings: SqsSettings) -> str:
     return settings.sqs_endpoint or f"AWS SQS in {settings.aws_region}"
 
 
+def sqs_refusal(exc: ClientError) -> str:
+    """SQS's own `Code: Message` for a refused call, the part of the error a user can act on."""
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+
+
 async def init_queues(settings: SqsSettings) -> QueueUrls:
     """Apply orderflow's topology to the engine `settings` name; return every queue's URL."""
     specs = settings.queue_specs()
@@ -40,10 +46,8 @@ async def init_queues(settings: SqsSettings) -> QueueUrls:
         async with open_sqs_client(settings.sqs_options()) as client:
             return await apply_topology(client, specs)
     except ClientError as exc:
-        error = exc.response.get("Error", {})
         raise CliError(
-            f"SQS at {describe_endpoint(settings)} refused to create the queues: "
-            f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+            f"SQS at {describe_endpoint(settings)} refused to create the queues: {sqs_refusal(exc)}"
         ) from exc
     except NoCredentialsError as exc:
         raise CliError(
