@@ -91,6 +91,28 @@ def test_a_blank_sqs_endpoint_and_blank_keys_mean_unset(monkeypatch: pytest.Monk
     assert loaded.sqs_options() == SqsClientOptions(region="us-east-1")
 
 
+class _ServiceSettings(CommonSettings):
+    """A service's own settings: blanks follow the field's type, with no list to keep."""
+
+    database_url: str = "sqlite+aiosqlite:///x.db"
+    port: int = 3000
+    optional_with_default: int | None = 7
+    required_number: int = 3
+
+
+def test_a_blank_optional_setting_of_a_subclass_is_unset_and_a_blank_number_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPTIONAL_WITH_DEFAULT", "")
+    monkeypatch.setenv("DB_POOL_SIZE", "")
+    loaded = _ServiceSettings(_env_file=None)
+    assert loaded.optional_with_default is None
+    assert loaded.db_pool_size is None
+    monkeypatch.setenv("REQUIRED_NUMBER", "")
+    with pytest.raises(ValidationError, match="required_number"):
+        _ServiceSettings(_env_file=None)
+
+
 @pytest.mark.parametrize("level", ["verbose", "", "TRACE", "10"])
 def test_an_unknown_log_level_is_rejected(level: str) -> None:
     with pytest.raises(ValidationError, match="LOG_LEVEL"):

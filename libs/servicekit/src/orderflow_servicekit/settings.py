@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow_messaging import QueueSpec, SqsClientOptions
 from orderflow_servicekit.topology import orderflow_queues
 
 
-class SqsSettings(BaseSettings):
+class BlankIsUnset(BaseSettings):
+    """A blank value (`NAME=` in a `.env` file or Compose) leaves an optional setting unset.
+
+    Which settings are optional follows from their types, so a new `X | None` field needs no
+    list kept by hand; a blank value for any other setting stays an error.
+    """
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object, info: ValidationInfo) -> object:
+        if value != "" or info.field_name is None:
+            return value
+        optional = type(None) in get_args(cls.model_fields[info.field_name].annotation)
+        return None if optional else value
+
+
+class SqsSettings(BlankIsUnset):
     """Where SQS is and which queues orderflow uses: what the services and the CLI share.
 
     Every field is read from the environment variable of the same name in upper case.
@@ -34,17 +50,6 @@ class SqsSettings(BaseSettings):
         default=True,
         description="Create or update the queues at start-up (off where IaC owns them).",
     )
-
-    @field_validator(
-        "sqs_endpoint",
-        "aws_access_key_id",
-        "aws_secret_access_key",
-        "aws_session_token",
-        mode="before",
-    )
-    @classmethod
-    def _blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     def sqs_options(self) -> SqsClientOptions:
         return SqsClientOptions(
@@ -118,13 +123,6 @@ class CommonSettings(SqsSettings):
         if not 1 <= value <= 65_535:
             raise ValueError("PORT must be between 1 and 65535")
         return value
-
-    @field_validator(
-        "otel_exporter_otlp_endpoint", "otel_service_name", "db_pool_size", mode="before"
-    )
-    @classmethod
-    def _blank_means_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     @field_validator("log_format", mode="before")
     @classmethod

@@ -13,7 +13,9 @@ from typing import Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from orderflow_servicekit.settings import BlankIsUnset
 
 AuthMode = Literal["none", "jwt"]
 
@@ -32,7 +34,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class JwtSettings(BaseSettings):
+class JwtSettings(BlankIsUnset):
     """Token verification. Every field is read from the variable of the same name in upper case.
 
     auth_mode: `none` (default: anyone who reaches the port may call the API) or `jwt` (every
@@ -59,13 +61,6 @@ class JwtSettings(BaseSettings):
     jwt_jwks_cache_s: int = Field(default=600, ge=60, le=86_400)
 
     _secret: SecretStr | None = PrivateAttr(default=None)
-
-    @field_validator(
-        "jwt_jwks_url", "jwt_secret", "jwt_secret_file", "jwt_issuer", "jwt_audience", mode="before"
-    )
-    @classmethod
-    def _auth_blank_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     @field_validator("jwt_jwks_url")
     @classmethod
