@@ -11,6 +11,7 @@ EXPECTED = {
     "DLQ_SOURCE_ATTRIBUTE",
     "EVENT_TYPE_ATTRIBUTE",
     "MAX_MESSAGE_BYTES",
+    "SQS_ERRORS",
     "TRACEPARENT_ATTRIBUTE",
     "BackoffPolicy",
     "Consumer",
@@ -23,7 +24,6 @@ EXPECTED = {
     "OutboxRelay",
     "OutgoingMessage",
     "PoisonMessage",
-    "PublishError",
     "Publisher",
     "QueueNotFoundError",
     "QueueSpec",
@@ -43,6 +43,7 @@ EXPECTED = {
     "inject_trace_context",
     "is_dependency_failure",
     "message_size",
+    "one_line",
     "is_missing_queue",
     "open_sqs_client",
     "outbox_table",
@@ -53,14 +54,15 @@ EXPECTED = {
 }
 
 
-def test_the_public_names_are_exported_and_importable() -> None:
-    assert set(orderflow_messaging.__all__) >= EXPECTED
+def test_the_public_names_are_exactly_the_exported_ones() -> None:
+    assert set(orderflow_messaging.__all__) == EXPECTED
+    assert len(orderflow_messaging.__all__) == len(EXPECTED), "a name is listed twice"
     for name in orderflow_messaging.__all__:
         assert getattr(orderflow_messaging, name) is not None
 
 
 def test_every_error_derives_from_messaging_error() -> None:
     base = orderflow_messaging.MessagingError
-    for error in ("QueueNotFoundError", "PublishError", "PoisonMessage"):
+    for error in ("QueueNotFoundError", "PoisonMessage"):
         assert issubclass(getattr(orderflow_messaging, error), base)
     assert orderflow_messaging.EVENT_TYPE_ATTRIBUTE == "ce_type"

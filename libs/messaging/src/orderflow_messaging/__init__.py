@@ -11,6 +11,8 @@
   with backoff, poison messages to the DLQ, FIFO order per message group, graceful stop, a
   circuit breaker while a dependency is down (`is_dependency_failure` is its default test);
   `decoded(decode, handle)` keeps poison messages away from business code.
+- `MessagingError` and its subclasses; `SQS_ERRORS` (what an SQS call may raise) and `one_line`
+  (how a failure is named in one log line) are the vocabulary of failure every layer shares.
 
 See the README beside this package for usage, every option and the delivery guarantees.
 """
@@ -28,10 +30,11 @@ from orderflow_messaging._dead_letter import (
     DLQ_SOURCE_ATTRIBUTE,
 )
 from orderflow_messaging._exceptions import (
+    SQS_ERRORS,
     MessagingError,
     PoisonMessage,
-    PublishError,
     QueueNotFoundError,
+    one_line,
 )
 from orderflow_messaging._handler import MessageHandler, decoded
 from orderflow_messaging._inbox import Inbox, inbox_table, record_once
@@ -65,6 +68,7 @@ __all__ = [
     "DLQ_SOURCE_ATTRIBUTE",
     "EVENT_TYPE_ATTRIBUTE",
     "MAX_MESSAGE_BYTES",
+    "SQS_ERRORS",
     "TRACEPARENT_ATTRIBUTE",
     "BackoffPolicy",
     "Consumer",
@@ -77,7 +81,6 @@ __all__ = [
     "OutboxRelay",
     "OutgoingMessage",
     "PoisonMessage",
-    "PublishError",
     "Publisher",
     "QueueNotFoundError",
     "QueueSpec",
@@ -98,6 +101,7 @@ __all__ = [
     "is_dependency_failure",
     "is_missing_queue",
     "message_size",
+    "one_line",
     "open_sqs_client",
     "outbox_table",
     "queue_depth",

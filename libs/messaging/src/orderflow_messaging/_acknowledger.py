@@ -7,8 +7,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from orderflow_messaging._exceptions import SQS_ERRORS
 from orderflow_messaging._message import ReceivedMessage
 
 if TYPE_CHECKING:
@@ -64,7 +63,7 @@ class BatchAcknowledger:
             response = await self._client.delete_message_batch(
                 QueueUrl=self._queue_url, Entries=entries
             )
-        except (TimeoutError, BotoCoreError, ClientError, OSError) as exc:
+        except SQS_ERRORS as exc:
             # The messages reappear after their visibility timeout and the inbox absorbs them.
             logger.warning("delete of %d message(s) failed: %s", len(batch), exc)
             return

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 from orderflow_messaging._backoff import BackoffPolicy, ExponentialBackoff
+from orderflow_messaging._exceptions import one_line
 
 logger = logging.getLogger("orderflow.consumer")
 
@@ -52,12 +53,6 @@ def is_dependency_failure(exc: BaseException) -> bool:
             exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
         )
     return isinstance(exc, sa_exc.TimeoutError)
-
-
-def one_line(exc: BaseException) -> str:
-    """`Type: first line of the message`, for logs that stay on one line."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 class CircuitBreaker:

@@ -25,14 +25,14 @@ from orderflow_messaging._acknowledger import BatchAcknowledger
 from orderflow_messaging._circuit import CircuitBreaker
 from orderflow_messaging._consumer_options import ConsumerOptions, ConsumerStats
 from orderflow_messaging._dead_letter import DeadLetterQueue
-from orderflow_messaging._exceptions import QueueNotFoundError
+from orderflow_messaging._exceptions import SQS_ERRORS, QueueNotFoundError
 from orderflow_messaging._fifo import GroupDispatcher
 from orderflow_messaging._handler import MessageHandler
 from orderflow_messaging._heartbeat import VisibilityHeartbeat, heartbeat_timing
 from orderflow_messaging._message import ReceivedMessage
 from orderflow_messaging._processor import MessageProcessor
 from orderflow_messaging._queues import is_missing_queue
-from orderflow_messaging._visibility import SQS_ERRORS, change_visibility
+from orderflow_messaging._visibility import change_visibility
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient

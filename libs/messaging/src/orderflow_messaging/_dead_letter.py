@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Final
 
+from orderflow_messaging._exceptions import SQS_ERRORS
 from orderflow_messaging._message import ReceivedMessage
-from orderflow_messaging._visibility import SQS_ERRORS
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient

@@ -36,8 +36,8 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from orderflow_messaging._backoff import BackoffPolicy, ExponentialBackoff
-from orderflow_messaging._circuit import is_dependency_failure, one_line
-from orderflow_messaging._exceptions import QueueNotFoundError
+from orderflow_messaging._circuit import is_dependency_failure
+from orderflow_messaging._exceptions import QueueNotFoundError, one_line
 from orderflow_messaging._message import OutgoingMessage
 from orderflow_messaging._publisher import Publisher, SendResult
 from orderflow_messaging._sql import UtcDateTime, utcnow

@@ -7,8 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from orderflow_messaging._exceptions import SQS_ERRORS
 from orderflow_messaging._message import OutgoingMessage
 
 if TYPE_CHECKING:
@@ -140,7 +139,7 @@ class SqsPublisher:
             response = await self._client.send_message_batch(
                 QueueUrl=queue_url, Entries=[_entry(i, m) for i, m in enumerate(batch)]
             )
-        except (TimeoutError, BotoCoreError, ClientError, OSError) as exc:
+        except SQS_ERRORS as exc:
             return [], {m.id: f"{type(exc).__name__}: {exc}" for m in batch}
         sent = [batch[int(entry["Id"])].id for entry in response.get("Successful", [])]
         failed = {

@@ -11,8 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from orderflow_messaging._exceptions import SQS_ERRORS
 from orderflow_messaging._message import ReceivedMessage
 
 if TYPE_CHECKING:
@@ -20,9 +19,6 @@ if TYPE_CHECKING:
     from types_aiobotocore_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
 
 logger = logging.getLogger("orderflow.consumer")
-
-SQS_ERRORS: Final = (TimeoutError, BotoCoreError, ClientError, OSError)
-"""What a call to SQS may raise when the engine refuses it or cannot be reached."""
 
 MAX_VISIBILITY_S: Final = 43_200
 """SQS's longest visibility timeout (12 hours)."""
