@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderflow_servicekit import db
 from orderflow_servicekit.db import create_engine, driver_connection, redact
-from orderflow_servicekit.problems import dependency_unavailable
+from orderflow_servicekit.failures import dependency_unavailable
 from orderflow_testkit.waiting import wait_for_value
 
 

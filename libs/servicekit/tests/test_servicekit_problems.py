@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from orderflow_servicekit.failures import dependency_unavailable
 from orderflow_servicekit.problems import (
     PROBLEM_JSON,
     ProblemError,
-    dependency_unavailable,
     install_problem_handlers,
 )
 

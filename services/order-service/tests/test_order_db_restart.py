@@ -17,7 +17,7 @@ from order_service.domain import OrderStatus
 from order_service.testing import order_settings, running_order_service
 from orderflow_contracts import uuid7
 from orderflow_messaging import OutgoingMessage, SqsClientOptions, utcnow
-from orderflow_servicekit.problems import dependency_unavailable
+from orderflow_servicekit.failures import dependency_unavailable
 from orderflow_testkit.waiting import wait_for_value
 
 pytestmark = pytest.mark.postgres

@@ -10,12 +10,12 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderflow_messaging import one_line
 from orderflow_servicekit.health import Check, health_router
 from orderflow_servicekit.runtime import (
     RuntimeSpec,
     ServiceRuntime,
     StartupError,
-    describe,
     open_runtime,
 )
 
@@ -36,8 +36,8 @@ def runtime_lifespan(spec: RuntimeSpec) -> Lifespan:
                 logger.error("%s cannot start: %s", spec.service, exc)
                 raise
             except Exception as exc:
-                logger.error("%s cannot start: %s", spec.service, describe(exc))
-                raise StartupError(describe(exc)) from exc
+                logger.error("%s cannot start: %s", spec.service, one_line(exc))
+                raise StartupError(one_line(exc)) from exc
             app.state.runtime = runtime
             try:
                 yield

@@ -12,7 +12,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from orderflow_servicekit.problems import dependency_unavailable
+from orderflow_servicekit.failures import dependency_unavailable
 
 
 def create_engine(url: str, *, pool_size: int = 20) -> AsyncEngine:

@@ -10,9 +10,7 @@ are answered by a small middleware around the routes.
 
 from __future__ import annotations
 
-import errno
 import logging
-import socket
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final, TypeVar
@@ -25,6 +23,9 @@ from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderflow_messaging import one_line
+from orderflow_servicekit.failures import dependency_unavailable
+
 logger = logging.getLogger("orderflow.http")
 
 PROBLEM_JSON = "application/problem+json"
@@ -32,19 +33,6 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_S: Final = 1
 """What a 503 for an unreachable database tells the client to wait before trying again."""
 
-_NETWORK_ERRNOS: Final = frozenset(
-    {
-        errno.ECONNREFUSED,
-        errno.ECONNRESET,
-        errno.ECONNABORTED,
-        errno.EPIPE,
-        errno.ETIMEDOUT,
-        errno.EHOSTUNREACH,
-        errno.ENETUNREACH,
-        errno.ENETDOWN,
-        errno.EADDRNOTAVAIL,
-    }
-)
 # Raised by the driver or the pool when the database cannot be reached; each gets the handler
 # below, which answers 503 for a connection failure and 500 (one traceback) for anything else.
 _DEPENDENCY_ERRORS: Final[tuple[type[Exception], ...]] = (
@@ -56,48 +44,6 @@ _DEPENDENCY_ERRORS: Final[tuple[type[Exception], ...]] = (
     asyncpg.InterfaceError,
     OSError,
 )
-
-
-def dependency_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` means the database cannot be reached right now (not that the request failed).
-
-    SQLAlchemy's `DBAPIError` with `connection_invalidated`, `OperationalError` and
-    `InterfaceError`, its pool `TimeoutError`; asyncpg's connection errors (lost, refused,
-    "cannot connect now", too many connections); and network `OSError`s (connection refused or
-    reset, timeouts, unreachable hosts). The HTTP handlers answer these with 503; the consumer's
-    circuit breaker pauses receiving on them.
-    """
-    if isinstance(exc, sa_exc.DBAPIError):
-        return bool(exc.connection_invalidated) or isinstance(
-            exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
-        )
-    if isinstance(
-        exc,
-        (
-            sa_exc.TimeoutError,
-            asyncpg.PostgresConnectionError,
-            asyncpg.CannotConnectNowError,
-            asyncpg.TooManyConnectionsError,
-            ConnectionError,
-            TimeoutError,
-            socket.gaierror,
-        ),
-    ):
-        return True
-    if isinstance(exc, asyncpg.InterfaceError):
-        # asyncpg's "connection is closed"; not its misuse errors ("another operation is in
-        # progress"), which are bugs.
-        return "closed" in str(exc)
-    if isinstance(exc, OSError):
-        # asyncio's "Multiple exceptions: ..." when every address of the host refused: no errno.
-        return exc.errno in _NETWORK_ERRNOS or (type(exc) is OSError and exc.errno is None)
-    return False
-
-
-def one_line(exc: BaseException) -> str:
-    """`Type: first line of the message`: SQLAlchemy's messages run on with SQL and links."""
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:300]}" if lines else type(exc).__name__
 
 
 class ProblemError(Exception):

@@ -33,13 +33,14 @@ from orderflow_messaging import (
     RelayOptions,
     SqsPublisher,
     apply_topology,
+    one_line,
     open_sqs_client,
     resolve_queue_urls,
 )
 from orderflow_servicekit.db import create_engine, redact
+from orderflow_servicekit.failures import dependency_unavailable
 from orderflow_servicekit.health import Check, database_check, sqs_check
 from orderflow_servicekit.migrations import upgrade_async
-from orderflow_servicekit.problems import dependency_unavailable
 from orderflow_servicekit.settings import CommonSettings
 
 if TYPE_CHECKING:
@@ -52,15 +53,9 @@ class StartupError(Exception):
     """The service could not start; the message names the dependency and why, in one line."""
 
 
-def describe(exc: BaseException) -> str:
-    """`Type: first line of the message`, for one-line logs."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
-
-
 def _log_crash(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and (exc := task.exception()) is not None:
-        logger.error("%s crashed: %s", task.get_name(), describe(exc), exc_info=exc)
+        logger.error("%s crashed: %s", task.get_name(), one_line(exc), exc_info=exc)
 
 
 def spawn_logged(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
@@ -103,6 +98,26 @@ PublisherMiddleware = Callable[[Publisher], Publisher]
 BackgroundTask = Callable[["ServiceRuntime"], Coroutine[Any, Any, None]]
 
 
+class RuntimeMiddleware:
+    """One concern plugged into a service's runtime (metrics, tracing).
+
+    Each hook gets the spec of the runtime it joins; the defaults change nothing, so a
+    middleware overrides only what it adds.
+    """
+
+    def wrap_handler(self, handler: MessageHandler, spec: RuntimeSpec) -> MessageHandler:
+        """The consumer's handler, wrapped."""
+        return handler
+
+    def wrap_publisher(self, publisher: Publisher, spec: RuntimeSpec) -> Publisher:
+        """The outbox relay's publisher, wrapped."""
+        return publisher
+
+    def background(self, spec: RuntimeSpec) -> BackgroundTask | None:
+        """A coroutine run beside the consumer for the runtime's life (cancelled at shutdown)."""
+        return None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RuntimeSpec:
     """What differs between services.
@@ -113,10 +128,8 @@ class RuntimeSpec:
     outbox / inbox: its outbox and inbox tables.
     consumes: the name of the queue it consumes.
     handler: builds the message handler from the runtime's resources.
-    handler_middleware: wrappers around the handler, innermost first (metrics, tracing, logs).
-    publisher_middleware: wrappers around the relay's publisher, innermost first.
-    background: coroutines run beside the consumer for the runtime's life (e.g. a sampler);
-        cancelled at shutdown.
+    middleware: what wraps the handler and the relay's publisher and runs beside them,
+        innermost first (default: nothing; services pass `telemetry.runtime_middleware()`).
     """
 
     service: str
@@ -126,12 +139,14 @@ class RuntimeSpec:
     inbox: Table
     consumes: str
     handler: Callable[[ServiceRuntime], MessageHandler]
-    handler_middleware: tuple[HandlerMiddleware, ...] = ()
-    publisher_middleware: tuple[PublisherMiddleware, ...] = ()
-    background: tuple[BackgroundTask, ...] = ()
+    middleware: tuple[RuntimeMiddleware, ...] = ()
 
     def queues(self) -> list[QueueSpec]:
         return self.settings.queue_specs()
+
+    def consumed_queue(self) -> QueueSpec:
+        """The spec of the queue this service consumes."""
+        return next(q for q in self.queues() if q.name == self.consumes)
 
 
 async def _queue_urls(client: SQSClient, spec: RuntimeSpec) -> QueueUrls:
@@ -152,7 +167,7 @@ async def open_runtime(spec: RuntimeSpec) -> AsyncIterator[ServiceRuntime]:
     try:
         await upgrade_async(spec.migrations, settings.database_url)
     except Exception as exc:
-        raise StartupError(f"database {redact(settings.database_url)}: {describe(exc)}") from exc
+        raise StartupError(f"database {redact(settings.database_url)}: {one_line(exc)}") from exc
     # Handlers, the relay, the API and health checks share the pool: size it to their concurrency.
     pool_size = settings.db_pool_size or settings.consumer_concurrency + 10
     engine = create_engine(settings.database_url, pool_size=pool_size)
@@ -163,7 +178,7 @@ async def open_runtime(spec: RuntimeSpec) -> AsyncIterator[ServiceRuntime]:
                 urls = await _queue_urls(client, spec)
             except Exception as exc:
                 where = settings.sqs_endpoint or f"AWS ({settings.aws_region})"
-                raise StartupError(f"SQS at {where}: {describe(exc)}") from exc
+                raise StartupError(f"SQS at {where}: {one_line(exc)}") from exc
             yield await stack.enter_async_context(_running(spec, engine, client, urls))
     finally:
         await engine.dispose()
@@ -174,8 +189,8 @@ async def _running(
     spec: RuntimeSpec, engine: AsyncEngine, client: SQSClient, urls: QueueUrls
 ) -> AsyncIterator[ServiceRuntime]:
     publisher: Publisher = SqsPublisher(client)
-    for wrap_publisher in spec.publisher_middleware:
-        publisher = wrap_publisher(publisher)
+    for middleware in spec.middleware:
+        publisher = middleware.wrap_publisher(publisher, spec)
     relay = OutboxRelay(
         engine,
         spec.outbox,
@@ -191,10 +206,10 @@ async def _running(
         relay=relay,
         inbox=Inbox(engine, spec.inbox, consumer=spec.service),
     )
-    consumed = next(q for q in spec.queues() if q.name == spec.consumes)
+    consumed = spec.consumed_queue()
     handler = spec.handler(runtime)
-    for wrap_handler in spec.handler_middleware:
-        handler = wrap_handler(handler)
+    for middleware in spec.middleware:
+        handler = middleware.wrap_handler(handler, spec)
     consumer = Consumer(
         client,
         urls[consumed.name],
@@ -213,9 +228,8 @@ async def _running(
     relay_task = spawn_logged(relay.run(), "outbox relay")
     runtime.consumer = consumer
     runtime.tasks = (consumer_task, relay_task)
-    extras = [
-        spawn_logged(task(runtime), f"background {i}") for i, task in enumerate(spec.background)
-    ]
+    beside = [task for m in spec.middleware if (task := m.background(spec)) is not None]
+    extras = [spawn_logged(task(runtime), f"background {i}") for i, task in enumerate(beside)]
     logger.info("%s consuming %s", spec.service, consumed.name)
     try:
         yield runtime
@@ -230,7 +244,7 @@ async def _running(
             await relay.relay_once()
         except Exception as exc:
             logger.warning(
-                "final outbox relay failed (rows stay for the next start): %s", describe(exc)
+                "final outbox relay failed (rows stay for the next start): %s", one_line(exc)
             )
         relay.stop()
         await asyncio.gather(relay_task, return_exceptions=True)

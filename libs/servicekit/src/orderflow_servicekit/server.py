@@ -16,18 +16,10 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from orderflow_servicekit.logs import configure_logging
-from orderflow_servicekit.settings import CommonSettings
+from orderflow_servicekit.settings import CommonSettings, settings_error
 from orderflow_servicekit.telemetry.tracing import TracingOptions, setup_tracing
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
-
-
-def config_error(exc: ValidationError) -> str:
-    """Settings errors named by their environment variables, on one line."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
-        for err in exc.errors()
-    )
 
 
 def serve(
@@ -42,7 +34,7 @@ def serve(
     try:
         settings = settings_factory()
     except ValidationError as exc:
-        print(f"{service}: invalid configuration: {config_error(exc)}", file=sys.stderr)
+        print(f"{service}: invalid configuration: {settings_error(exc)}", file=sys.stderr)
         return 1
     configure_logging(service, settings.log_level, settings.log_format)
     tracing = setup_tracing(

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderflow_messaging import QueueSpec, SqsClientOptions
 from orderflow_servicekit.topology import orderflow_queues
+
+
+def settings_error(exc: ValidationError) -> str:
+    """What is wrong with the settings, on one line, each problem named by its variable.
+
+    `DATABASE_URL: must be a postgresql:// or sqlite:/// URL; PORT: ...`: the names a user sets,
+    not pydantic's field paths, and never the rejected values (they may be secrets).
+    """
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']).upper() or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    )
 
 
 class BlankIsUnset(BaseSettings):

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service.db.orders import Order
 from orderflow_messaging import OutgoingMessage
-from orderflow_servicekit.problems import dependency_unavailable
+from orderflow_servicekit.failures import dependency_unavailable
 
 _PLACE: Final = """
 WITH new_key AS (

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Final
 from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderflow_messaging import utcnow
-from orderflow_servicekit.runtime import describe
+from orderflow_messaging import one_line, utcnow
 from orderflow_servicekit.telemetry.metrics._instruments import (
     OUTBOX_BACKLOG,
     OUTBOX_OLDEST_AGE,
@@ -73,7 +72,7 @@ class _Complaints:
         if source not in self.failing:
             self.failing.add(source)
             logger.warning(
-                "sampling %s failed (gauges keep their last value): %s", source, describe(exc)
+                "sampling %s failed (gauges keep their last value): %s", source, one_line(exc)
             )
 
     def succeeded(self, source: str) -> None:
