@@ -18,7 +18,7 @@ from orderflow_servicekit.app import prepare_service_app, runtime_health_router,
 from orderflow_servicekit.limits import BodySizeLimit
 from orderflow_servicekit.problems import install_problem_handlers
 from orderflow_servicekit.runtime import RuntimeSpec
-from orderflow_servicekit.telemetry import instrument_app, instrument_spec
+from orderflow_servicekit.telemetry import instrument_app, runtime_middleware
 from orderflow_servicekit.telemetry.tracing import http_telemetry
 
 SERVICE: Final = "order-service"
@@ -33,6 +33,7 @@ def runtime_spec(settings: Settings) -> RuntimeSpec:
         inbox=inbox,
         consumes=settings.payment_results_queue,
         handler=lambda runtime: payment_result_handler(runtime.inbox),
+        middleware=runtime_middleware(),
     )
 
 
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Takes orders and publishes `orderflow.order.created.v1` events to SQS "
         "through a transactional outbox; payment results settle them.",
-        lifespan=runtime_lifespan(instrument_spec(runtime_spec(settings))),
+        lifespan=runtime_lifespan(runtime_spec(settings)),
         redoc_url=None,
         telemetry=http_telemetry(),
     )

@@ -14,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from orderflow_servicekit.app import prepare_service_app, runtime_health_router, runtime_lifespan
 from orderflow_servicekit.problems import install_problem_handlers
 from orderflow_servicekit.runtime import RuntimeSpec, ServiceRuntime
-from orderflow_servicekit.telemetry import instrument_app, instrument_spec
+from orderflow_servicekit.telemetry import instrument_app, runtime_middleware
 from orderflow_servicekit.telemetry.tracing import http_telemetry
 from payment_service import metrics
 from payment_service.db.tables import inbox, outbox
@@ -59,6 +59,7 @@ def runtime_spec(settings: Settings, provider: PaymentProvider | None = None) ->
         inbox=inbox,
         consumes=settings.orders_queue,
         handler=handler,
+        middleware=runtime_middleware(),
     )
 
 
@@ -75,7 +76,7 @@ def create_app(
         version="0.1.0",
         description="Charges orders: consumes orderflow.order.created.v1, publishes payment "
         "results. This port serves only health and metrics.",
-        lifespan=runtime_lifespan(instrument_spec(runtime_spec(settings, provider))),
+        lifespan=runtime_lifespan(runtime_spec(settings, provider)),
         docs_url=None,
         redoc_url=None,
         openapi_url=None,

@@ -1,6 +1,6 @@
 """Prometheus metrics of both services, on prometheus_client's default registry.
 
-What a service gets from `instrument_spec` / `instrument_app` (see `telemetry/__init__.py`):
+What a service gets from `MessagingMetrics` / `instrument_app` (see `telemetry/__init__.py`):
 - HTTP: `orderflow_http_requests_total{service,method,route,status}` and
   `orderflow_http_request_duration_seconds{service,method,route}` (route = the template);
 - the consumer: `orderflow_messages_received_total{service,queue,event_type}`,
@@ -22,8 +22,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from prometheus_client import disable_created_metrics
 
-from orderflow_servicekit.runtime import RuntimeSpec, ServiceRuntime
-from orderflow_servicekit.telemetry._parts import RuntimeParts
+from orderflow_messaging import MessageHandler, Publisher
+from orderflow_servicekit.runtime import (
+    BackgroundTask,
+    RuntimeMiddleware,
+    RuntimeSpec,
+    ServiceRuntime,
+)
 from orderflow_servicekit.telemetry.metrics._http import HttpMetrics, route_template
 from orderflow_servicekit.telemetry.metrics._instruments import FAST_BUCKETS, SLOW_BUCKETS
 from orderflow_servicekit.telemetry.metrics._messaging import (
@@ -44,6 +49,7 @@ __all__ = [
     "SLOW_BUCKETS",
     "HttpMetrics",
     "MeasuredPublisher",
+    "MessagingMetrics",
     "Sampler",
     "event_age_s",
     "event_type_label",
@@ -51,7 +57,6 @@ __all__ = [
     "measure_handler",
     "measure_publisher",
     "route_template",
-    "runtime_parts",
     "sample_outbox",
     "sample_queues",
     "sampler_for",
@@ -60,7 +65,7 @@ __all__ = [
 
 def sampler_for(spec: RuntimeSpec, runtime: ServiceRuntime) -> Sampler:
     """The sampler of `spec`'s outbox, consumed queue and that queue's DLQ."""
-    consumed = next(q for q in spec.queues() if q.name == spec.consumes)
+    consumed = spec.consumed_queue()
     return Sampler(
         engine=runtime.engine,
         outbox=spec.outbox,
@@ -71,17 +76,20 @@ def sampler_for(spec: RuntimeSpec, runtime: ServiceRuntime) -> Sampler:
     )
 
 
-def runtime_parts(spec: RuntimeSpec) -> RuntimeParts:
-    """The consumer's handler middleware, the relay's publisher middleware and the sampler."""
+class MessagingMetrics(RuntimeMiddleware):
+    """The consumer's and the relay's metrics, and the sampler of the outbox and the queues."""
 
-    async def sample(runtime: ServiceRuntime) -> None:
-        await sampler_for(spec, runtime).run()
+    def wrap_handler(self, handler: MessageHandler, spec: RuntimeSpec) -> MessageHandler:
+        return measure_handler(spec.service, spec.consumes)(handler)
 
-    return RuntimeParts(
-        handler_middleware=(measure_handler(spec.service, spec.consumes),),
-        publisher_middleware=(measure_publisher(spec.service),),
-        background=(sample,),
-    )
+    def wrap_publisher(self, publisher: Publisher, spec: RuntimeSpec) -> Publisher:
+        return measure_publisher(spec.service)(publisher)
+
+    def background(self, spec: RuntimeSpec) -> BackgroundTask:
+        async def sample(runtime: ServiceRuntime) -> None:
+            await sampler_for(spec, runtime).run()
+
+        return sample
 
 
 def instrument_app(app: FastAPI, service: str) -> None:

@@ -6,18 +6,16 @@ update, through both outbox relays, SQS and both consumers.
   `OTEL_EXPORTER_OTLP_ENDPOINT` and `OTEL_SERVICE_NAME`, and shuts it down after the graceful
   stop). Without one nothing is exported, yet the W3C trace context still flows.
 - `http_telemetry()`: FastAPI's native server spans (`FastAPI(telemetry=http_telemetry())`).
-- `runtime_parts(spec)`: a PRODUCER span per message the outbox relay publishes, whose context
-  replaces the message's `traceparent`, and a CONSUMER span per message handled, current while
-  the handler runs (see `_messaging`).
+- `MessagingTracing()`, a runtime middleware: a PRODUCER span per message the outbox relay
+  publishes, whose context replaces the message's `traceparent`, and a CONSUMER span per message
+  handled, current while the handler runs (see `_messaging`).
 - `traced(name, client=..., attributes=...)`: a span of the service's own around a block.
 """
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-
-from orderflow_servicekit.runtime import RuntimeSpec
-from orderflow_servicekit.telemetry._parts import RuntimeParts
+from orderflow_messaging import MessageHandler, Publisher
+from orderflow_servicekit.runtime import RuntimeMiddleware, RuntimeSpec
 from orderflow_servicekit.telemetry.tracing._messaging import (
     MESSAGING_SYSTEM,
     TRACER_NAME,
@@ -39,14 +37,13 @@ from orderflow_servicekit.telemetry.tracing._spans import http_telemetry, traced
 __all__ = [
     "MESSAGING_SYSTEM",
     "TRACER_NAME",
+    "MessagingTracing",
     "TracedPublisher",
     "Tracing",
     "TracingOptions",
     "build_tracer_provider",
     "http_telemetry",
-    "instrument_app",
     "queue_name",
-    "runtime_parts",
     "setup_tracing",
     "traced",
     "traced_handler",
@@ -56,17 +53,11 @@ __all__ = [
 ]
 
 
-def runtime_parts(spec: RuntimeSpec) -> RuntimeParts:
-    """Consumer and producer spans for the runtime of `spec`."""
-    return RuntimeParts(
-        handler_middleware=(traced_handler,),
-        publisher_middleware=(traced_publisher,),
-    )
+class MessagingTracing(RuntimeMiddleware):
+    """Consumer spans around the handler, producer spans around the relay's publisher."""
 
+    def wrap_handler(self, handler: MessageHandler, spec: RuntimeSpec) -> MessageHandler:
+        return traced_handler(handler)
 
-def instrument_app(app: FastAPI, service: str) -> None:
-    """Nothing to add: FastAPI starts the server spans itself.
-
-    Build the app with `telemetry=http_telemetry()` to name them by route and leave health probes
-    and metrics scrapes out.
-    """
+    def wrap_publisher(self, publisher: Publisher, spec: RuntimeSpec) -> Publisher:
+        return traced_publisher(publisher)
