@@ -21,7 +21,6 @@ from orderflow_cli.status import (
     OrdersState,
     ServiceState,
     Snapshot,
-    dlq_of,
     parse_metrics,
     quantile,
     take_snapshot,
@@ -88,11 +87,6 @@ def test_quantiles_interpolate_within_a_bucket_as_promql_does() -> None:
     assert quantile(0.5, []) is None
     # Past the last finite bound: the bound, as histogram_quantile answers.
     assert quantile(0.9, [(1.0, 1.0), (float("inf"), 10.0)]) == 1.0
-
-
-def test_a_fifo_queue_has_a_fifo_dlq() -> None:
-    assert dlq_of("orders") == "orders-dlq"
-    assert dlq_of("orders.fifo") == "orders-dlq.fifo"
 
 
 async def test_a_snapshot_reads_queues_dlqs_outbox_orders_and_latency() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from orderflow_cli.errors import CliError
+from orderflow_contracts import ORDER_SERVICE_PORT, PAYMENT_SERVICE_PORT
 
 DESCRIPTION = """\
 Run orderflow locally and prepare its environments.
@@ -70,8 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
         "the cache on first use)",
     )
     up.add_argument("--sqs-port", type=_port, default=4566, help="the SQS engine's port (4566)")
-    up.add_argument("--order-port", type=_port, default=3001, help="order-service (3001)")
-    up.add_argument("--payment-port", type=_port, default=3002, help="payment-service (3002)")
+    up.add_argument(
+        "--order-port", type=_port, default=ORDER_SERVICE_PORT, help="order-service (%(default)s)"
+    )
+    up.add_argument(
+        "--payment-port",
+        type=_port,
+        default=PAYMENT_SERVICE_PORT,
+        help="payment-service (%(default)s)",
+    )
     up.add_argument(
         "--data-dir", type=Path, default=Path("data"), help="SQLite databases' folder (./data)"
     )
@@ -170,7 +178,8 @@ def _add_status_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
         "status",
         help="live view of queues, DLQs, outboxes, orders per second and latency",
         description="Read both services' /metrics (ORDER_SERVICE_URL, default "
-        "http://127.0.0.1:3001; PAYMENT_SERVICE_URL, default http://127.0.0.1:3002) and show "
+        f"http://127.0.0.1:{ORDER_SERVICE_PORT}; PAYMENT_SERVICE_URL, default "
+        f"http://127.0.0.1:{PAYMENT_SERVICE_PORT}) and show "
         "each queue (visible, in flight, delayed, DLQ), each outbox backlog, orders per second "
         "and end-to-end latency percentiles, refreshed until Ctrl-C. A service that does not "
         "answer is shown as down.",

@@ -13,6 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from orderflow_cli.errors import CliError
+from orderflow_contracts import ORDER_SERVICE_PORT, PAYMENT_SERVICE_PORT
 from orderflow_servicekit.db import redact
 from orderflow_servicekit.settings import CommonSettings
 
@@ -37,13 +38,13 @@ ORDER_SERVICE = ServiceInfo(
     name="order-service",
     module="order_service",
     database_env="ORDER_DATABASE_URL",
-    default_port=3001,
+    default_port=ORDER_SERVICE_PORT,
 )
 PAYMENT_SERVICE = ServiceInfo(
     name="payment-service",
     module="payment_service",
     database_env="PAYMENT_DATABASE_URL",
-    default_port=3002,
+    default_port=PAYMENT_SERVICE_PORT,
 )
 SERVICES: tuple[ServiceInfo, ...] = (ORDER_SERVICE, PAYMENT_SERVICE)
 SERVICES_BY_NAME: Mapping[str, ServiceInfo] = {s.name: s for s in SERVICES}

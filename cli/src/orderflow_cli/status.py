@@ -19,17 +19,18 @@ from typing import Any, Final
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from orderflow_contracts import ORDER_SERVICE_PORT, PAYMENT_SERVICE_PORT
+from orderflow_messaging import dead_letter_name, is_dead_letter_name
+
 DEFAULT_URLS: Final = {
-    "order-service": "http://127.0.0.1:3001",
-    "payment-service": "http://127.0.0.1:3002",
+    "order-service": f"http://127.0.0.1:{ORDER_SERVICE_PORT}",
+    "payment-service": f"http://127.0.0.1:{PAYMENT_SERVICE_PORT}",
 }
 URL_VARIABLES: Final = {
     "order-service": "ORDER_SERVICE_URL",
     "payment-service": "PAYMENT_SERVICE_URL",
 }
 QUANTILES: Final = (0.5, 0.95, 0.99)
-_DLQ_SUFFIX: Final = "-dlq"
-_FIFO_SUFFIX: Final = ".fifo"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,16 +166,6 @@ def quantile(q: float, buckets: Iterable[tuple[float, float]]) -> float | None:
     return lower_bound
 
 
-def dlq_of(queue: str) -> str:
-    if queue.endswith(_FIFO_SUFFIX):
-        return f"{queue.removesuffix(_FIFO_SUFFIX)}{_DLQ_SUFFIX}{_FIFO_SUFFIX}"
-    return f"{queue}{_DLQ_SUFFIX}"
-
-
-def _is_dlq(queue: str) -> bool:
-    return queue.removesuffix(_FIFO_SUFFIX).endswith(_DLQ_SUFFIX)
-
-
 def _count(value: float) -> int:
     return int(value) if math.isfinite(value) else 0
 
@@ -185,8 +176,8 @@ def queues_of(service: str, samples: Iterable[Sample]) -> list[QueueState]:
         if s.name == "orderflow_queue_messages":
             depths[s.labels.get("queue", "")][s.labels.get("state", "")] = s.value
     states: list[QueueState] = []
-    for queue in sorted(q for q in depths if not _is_dlq(q)):
-        dlq = dlq_of(queue)
+    for queue in sorted(q for q in depths if not is_dead_letter_name(q)):
+        dlq = dead_letter_name(queue)
         dlq_visible = depths.get(dlq, {}).get("visible")
         states.append(
             QueueState(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import orderflow_messaging
 
 EXPECTED = {
+    "dead_letter_name",
+    "is_dead_letter_name",
     "DLQ_DETAIL_ATTRIBUTE",
     "DLQ_REASON_ATTRIBUTE",
     "DLQ_RECEIVE_COUNT_ATTRIBUTE",

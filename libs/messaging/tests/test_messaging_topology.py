@@ -11,9 +11,20 @@ from orderflow_messaging import (
     QueueSpec,
     SqsClientOptions,
     apply_topology,
+    dead_letter_name,
+    is_dead_letter_name,
     open_sqs_client,
     resolve_queue_urls,
 )
+
+
+def test_dlq_names_are_derived_in_one_place() -> None:
+    assert dead_letter_name("orders") == "orders-dlq"
+    assert dead_letter_name("orders.fifo") == "orders-dlq.fifo"
+    assert QueueSpec(name="orders.fifo", fifo=True).dlq_name == dead_letter_name("orders.fifo")
+    assert QueueSpec(name="orders", dead_letter_name="parked").dlq_name == "parked"
+    assert is_dead_letter_name("orders-dlq.fifo")
+    assert not is_dead_letter_name("orders")
 
 
 async def test_apply_topology_twice_is_idempotent_and_sets_redrive_and_visibility(

@@ -26,11 +26,14 @@ from orderflow_contracts._events import (
     PaymentSucceededData,
 )
 from orderflow_contracts._ids import uuid7
+from orderflow_contracts._ports import ORDER_SERVICE_PORT, PAYMENT_SERVICE_PORT
 
 __all__ = [
     "MAX_TOTAL",
     "ORDER_CREATED",
+    "ORDER_SERVICE_PORT",
     "PAYMENT_FAILED",
+    "PAYMENT_SERVICE_PORT",
     "PAYMENT_SUCCEEDED",
     "CloudEvent",
     "Currency",

@@ -54,7 +54,14 @@ from orderflow_messaging._publisher import (
 )
 from orderflow_messaging._queues import is_missing_queue, queue_depth
 from orderflow_messaging._sql import UtcDateTime, utcnow
-from orderflow_messaging._topology import QueueSpec, QueueUrls, apply_topology, resolve_queue_urls
+from orderflow_messaging._topology import (
+    QueueSpec,
+    QueueUrls,
+    apply_topology,
+    dead_letter_name,
+    is_dead_letter_name,
+    resolve_queue_urls,
+)
 from orderflow_messaging._tracecontext import (
     current_traceparent,
     extract_trace_context,
@@ -94,10 +101,12 @@ __all__ = [
     "add_to_outbox",
     "apply_topology",
     "current_traceparent",
+    "dead_letter_name",
     "decoded",
     "extract_trace_context",
     "inbox_table",
     "inject_trace_context",
+    "is_dead_letter_name",
     "is_dependency_failure",
     "is_missing_queue",
     "message_size",

@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     from types_aiobotocore_sqs.literals import QueueAttributeNameType
 
 _FIFO_SUFFIX = ".fifo"
+_DLQ_SUFFIX = "-dlq"
+
+
+def dead_letter_name(queue: str) -> str:
+    """The default DLQ name of a queue: "NAME-dlq", or "NAME-dlq.fifo" for a FIFO queue."""
+    if queue.endswith(_FIFO_SUFFIX):
+        return f"{queue.removesuffix(_FIFO_SUFFIX)}{_DLQ_SUFFIX}{_FIFO_SUFFIX}"
+    return f"{queue}{_DLQ_SUFFIX}"
+
+
+def is_dead_letter_name(queue: str) -> bool:
+    """Whether a name follows the default DLQ naming (`dead_letter_name`)."""
+    return queue.removesuffix(_FIFO_SUFFIX).endswith(_DLQ_SUFFIX)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,11 +71,7 @@ class QueueSpec:
 
     @property
     def dlq_name(self) -> str:
-        if self.dead_letter_name:
-            return self.dead_letter_name
-        if self.fifo:
-            return f"{self.name.removesuffix(_FIFO_SUFFIX)}-dlq{_FIFO_SUFFIX}"
-        return f"{self.name}-dlq"
+        return self.dead_letter_name or dead_letter_name(self.name)
 
 
 @dataclass(frozen=True, slots=True)

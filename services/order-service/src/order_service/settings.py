@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from order_service.auth.settings import JwtSettings
+from orderflow_contracts import ORDER_SERVICE_PORT
 from orderflow_servicekit.settings import CommonSettings
 
 
@@ -14,7 +15,7 @@ class Settings(CommonSettings, JwtSettings):
     The authentication fields (AUTH_MODE, JWT_*) are documented in `JwtSettings`.
     """
 
-    port: int = 3001
+    port: int = ORDER_SERVICE_PORT
     database_url: str = "sqlite+aiosqlite:///data/order-service.db"
     default_currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)

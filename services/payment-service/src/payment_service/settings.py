@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from orderflow_contracts import PAYMENT_SERVICE_PORT
 from orderflow_servicekit.settings import CommonSettings
 
 
@@ -24,7 +25,7 @@ class Settings(CommonSettings):
     """
 
     database_url: str = "sqlite+aiosqlite:///data/payment-service.db"
-    port: int = Field(default=3002, ge=1, le=65_535)
+    port: int = Field(default=PAYMENT_SERVICE_PORT, ge=1, le=65_535)
     payment_approval_limit: Decimal = Field(
         default=Decimal("10000.00"), gt=0, max_digits=12, decimal_places=2
     )
