@@ -5,6 +5,11 @@ from __future__ import annotations
 import orderflow_messaging
 
 EXPECTED = {
+    "OUTBOX_PARAMETERS",
+    "inbox_insert",
+    "inbox_seen",
+    "outbox_insert",
+    "outbox_values",
     "dead_letter_name",
     "is_dead_letter_name",
     "DLQ_DETAIL_ATTRIBUTE",

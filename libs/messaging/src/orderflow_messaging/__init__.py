@@ -4,6 +4,8 @@
 - `QueueSpec` / `apply_topology` declare queues, DLQs and redrive once, applied idempotently.
 - `SqsPublisher` sends with SendMessageBatch.
 - `outbox_table` / `add_to_outbox` / `OutboxRelay`: the transactional outbox.
+- `outbox_insert` / `inbox_insert` / `inbox_seen`: the outbox and inbox as parts of one-statement
+  units of work on PostgreSQL.
 - `inbox_table` / `Inbox`: at-most-once effects for at-least-once delivery.
 - `inject_trace_context` / `extract_trace_context` / `current_traceparent`: W3C trace context
   in message attributes (OpenTelemetry API only).
@@ -44,7 +46,15 @@ from orderflow_messaging._message import (
     OutgoingMessage,
     ReceivedMessage,
 )
-from orderflow_messaging._outbox import OutboxRelay, RelayOptions, add_to_outbox, outbox_table
+from orderflow_messaging._one_statement import (
+    OUTBOX_PARAMETERS,
+    inbox_insert,
+    inbox_seen,
+    outbox_insert,
+    outbox_values,
+)
+from orderflow_messaging._outbox import OutboxRelay, RelayOptions
+from orderflow_messaging._outbox_table import add_to_outbox, outbox_table
 from orderflow_messaging._publisher import (
     MAX_MESSAGE_BYTES,
     Publisher,
@@ -75,6 +85,7 @@ __all__ = [
     "DLQ_SOURCE_ATTRIBUTE",
     "EVENT_TYPE_ATTRIBUTE",
     "MAX_MESSAGE_BYTES",
+    "OUTBOX_PARAMETERS",
     "SQS_ERRORS",
     "TRACEPARENT_ATTRIBUTE",
     "BackoffPolicy",
@@ -104,6 +115,8 @@ __all__ = [
     "dead_letter_name",
     "decoded",
     "extract_trace_context",
+    "inbox_insert",
+    "inbox_seen",
     "inbox_table",
     "inject_trace_context",
     "is_dead_letter_name",
@@ -112,7 +125,9 @@ __all__ = [
     "message_size",
     "one_line",
     "open_sqs_client",
+    "outbox_insert",
     "outbox_table",
+    "outbox_values",
     "queue_depth",
     "record_once",
     "resolve_queue_urls",

@@ -1,4 +1,4 @@
-"""The transactional outbox: rows written with the state change, relayed to SQS afterwards.
+"""The outbox relay: rows written with the state change (`_outbox_table`), relayed to SQS.
 
 A writer adds a row in the caller's transaction; the relay claims due rows (safe with several
 relays: row locks held through the send on PostgreSQL, a lease on SQLite), sends them with
@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import (
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    String,
     Table,
-    Text,
     Update,
     bindparam,
     delete,
@@ -39,63 +32,12 @@ from orderflow_messaging._backoff import BackoffPolicy, ExponentialBackoff
 from orderflow_messaging._circuit import is_dependency_failure
 from orderflow_messaging._exceptions import QueueNotFoundError, one_line
 from orderflow_messaging._message import OutgoingMessage
+from orderflow_messaging._outbox_table import decode_attributes
 from orderflow_messaging._publisher import Publisher, SendResult
 from orderflow_messaging._sql import UtcDateTime, utcnow
 from orderflow_messaging._topology import QueueUrls
 
 logger = logging.getLogger("orderflow.outbox")
-
-
-def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
-    """Declare the outbox table on a service's metadata (its migrations create it)."""
-    table = Table(
-        name,
-        metadata,
-        Column("id", String(64), primary_key=True),
-        Column("queue", String(80), nullable=False),
-        Column("body", Text, nullable=False),
-        Column("attributes", Text, nullable=False),
-        Column("group_id", String(128), nullable=True),
-        Column("created_at", UtcDateTime(), nullable=False),
-        Column("available_at", UtcDateTime(), nullable=False),
-        Column("attempts", Integer, nullable=False, default=0),
-        Column("last_error", Text, nullable=True),
-        Column("published_at", UtcDateTime(), nullable=True),
-    )
-    # Only unpublished rows are ever scanned, so the index holds only them.
-    Index(
-        f"ix_{name}_due",
-        table.c.available_at,
-        postgresql_where=table.c.published_at.is_(None),
-        sqlite_where=table.c.published_at.is_(None),
-    )
-    return table
-
-
-async def add_to_outbox(
-    conn: AsyncConnection, table: Table, queue: str, messages: Sequence[OutgoingMessage]
-) -> None:
-    """Add messages for `queue` in the caller's transaction; the caller commits."""
-    if not messages:
-        # An empty parameter list would make SQLAlchemy run one INSERT of defaults (a NULL id).
-        return
-    now = utcnow()
-    await conn.execute(
-        table.insert(),
-        [
-            {
-                "id": m.id,
-                "queue": queue,
-                "body": m.body,
-                "attributes": json.dumps(dict(m.attributes)),
-                "group_id": m.group_id,
-                "created_at": now,
-                "available_at": now,
-                "attempts": 0,
-            }
-            for m in messages
-        ],
-    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -394,7 +336,10 @@ class OutboxRelay:
                 id=r.id,
                 queue=r.queue,
                 message=OutgoingMessage(
-                    id=r.id, body=r.body, attributes=json.loads(r.attributes), group_id=r.group_id
+                    id=r.id,
+                    body=r.body,
+                    attributes=decode_attributes(r.attributes),
+                    group_id=r.group_id,
                 ),
                 attempts=r.attempts,
             )
