@@ -5,6 +5,8 @@ from __future__ import annotations
 import orderflow_servicekit
 
 EXPECTED = {
+    "FAST_BUCKETS",
+    "SLOW_BUCKETS",
     "Amount",
     "BlankIsUnset",
     "BodySizeLimit",
@@ -21,6 +23,7 @@ EXPECTED = {
     "dependency_unavailable",
     "driver_connection",
     "event_decoder",
+    "event_handler",
     "http_telemetry",
     "install_problem_handlers",
     "instrument_app",

@@ -26,6 +26,7 @@ from orderflow_contracts import (
     OrderCreatedData,
     PaymentFailed,
     PaymentSucceeded,
+    decode_order_created,
     decode_payment_result,
     encode_event,
     uuid7,
@@ -55,7 +56,7 @@ from orderflow_testkit.consumers import running_consumer
 from orderflow_testkit.waiting import wait_for_value
 from payment_service.db.payments import count_payments, get_payment_by_order
 from payment_service.db.tables import inbox, outbox, payments
-from payment_service.handler import OrderCreatedHandler, Outcome
+from payment_service.handler import OrderCreatedHandler, Outcome, order_created_handler
 from payment_service.migrate import upgrade_async
 from payment_service.provider import (
     ChargeRequest,
@@ -86,6 +87,11 @@ class FlakyProvider:
         return await self._inner.charge(request)
 
 
+async def handle(handler: OrderCreatedHandler, message: ReceivedMessage) -> Outcome:
+    """What handling one well-formed message came to."""
+    return await handler.handle_event(decode_order_created(message.body), message)
+
+
 @dataclass
 class Rig:
     engine: AsyncEngine
@@ -95,7 +101,11 @@ class Rig:
     orders: str
     results: str
 
-    def handler(self, provider: PaymentProvider | None = None) -> OrderCreatedHandler:
+    def handler(self, provider: PaymentProvider | None = None) -> MessageHandler:
+        """What the consumer runs: decoding, then `OrderCreatedHandler`."""
+        return order_created_handler(self.handling(provider))
+
+    def handling(self, provider: PaymentProvider | None = None) -> OrderCreatedHandler:
         return OrderCreatedHandler(
             engine=self.engine,
             provider=provider or SimulatedProvider(),
@@ -263,7 +273,7 @@ async def test_an_order_event_makes_one_succeeded_payment_and_one_result_message
     order_id = str(event.data.order_id)
     message = await rig.deliver(encode_event(event), {TRACEPARENT_ATTRIBUTE: TRACEPARENT})
 
-    assert await rig.handler().handle(message) is Outcome.PAID
+    assert await handle(rig.handling(), message) is Outcome.PAID
 
     async with rig.engine.connect() as conn:
         payment = await get_payment_by_order(conn, order_id)
@@ -293,7 +303,7 @@ async def test_a_total_above_the_limit_makes_a_failed_payment_with_limit_exceede
     event = order_created("10000.01")
     message = await rig.deliver(encode_event(event))
 
-    assert await rig.handler().handle(message) is Outcome.PAID
+    assert await handle(rig.handling(), message) is Outcome.PAID
 
     async with rig.engine.connect() as conn:
         payment = await get_payment_by_order(conn, str(event.data.order_id))
@@ -309,9 +319,9 @@ async def test_a_total_above_the_limit_makes_a_failed_payment_with_limit_exceede
 
 async def test_the_same_event_handled_twice_makes_one_payment_and_one_result(rig: Rig) -> None:
     body = encode_event(order_created())
-    handler = rig.handler()
-    first = await handler.handle(await rig.deliver(body))
-    second = await handler.handle(await rig.deliver(body))
+    handler = rig.handling()
+    first = await handle(handler, await rig.deliver(body))
+    second = await handle(handler, await rig.deliver(body))
 
     assert (first, second) == (Outcome.PAID, Outcome.DUPLICATE)
     assert await rig.count("payments") == 1
@@ -334,9 +344,11 @@ async def test_each_handled_event_counts_once_by_what_it_came_to(rig: Rig) -> No
 
 async def test_two_events_for_the_same_order_make_one_payment(rig: Rig) -> None:
     order_id = uuid7()
-    handler = rig.handler()
-    first = await handler.handle(await rig.deliver(encode_event(order_created(order_id=order_id))))
-    second = await handler.handle(await rig.deliver(encode_event(order_created(order_id=order_id))))
+    handler = rig.handling()
+    first = await handle(handler, await rig.deliver(encode_event(order_created(order_id=order_id))))
+    second = await handle(
+        handler, await rig.deliver(encode_event(order_created(order_id=order_id)))
+    )
 
     assert (first, second) == (Outcome.PAID, Outcome.ALREADY_PAID)
     async with rig.engine.connect() as conn:
@@ -350,9 +362,9 @@ async def test_concurrent_duplicates_of_one_order_make_one_payment(rig: Rig) -> 
     same = encode_event(order_created(order_id=order_id))
     bodies = [same, same, same] + [encode_event(order_created(order_id=order_id)) for _ in range(3)]
     messages = [await rig.deliver(body) for body in bodies]
-    handler = rig.handler()
+    handler = rig.handling()
 
-    outcomes = await asyncio.gather(*(handler.handle(m) for m in messages))
+    outcomes = await asyncio.gather(*(handle(handler, m) for m in messages))
 
     assert outcomes.count(Outcome.PAID) == 1
     assert await rig.count("payments") == 1

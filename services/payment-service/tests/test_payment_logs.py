@@ -27,6 +27,7 @@ from orderflow_messaging import (
     EVENT_TYPE_ATTRIBUTE,
     TRACEPARENT_ATTRIBUTE,
     Inbox,
+    MessageHandler,
     ReceivedMessage,
     utcnow,
 )
@@ -34,7 +35,7 @@ from orderflow_servicekit.db import create_engine
 from orderflow_servicekit.logs import configure_logging
 from orderflow_servicekit.telemetry.tracing import traced_handler
 from payment_service.db.tables import inbox, outbox
-from payment_service.handler import OrderCreatedHandler
+from payment_service.handler import OrderCreatedHandler, order_created_handler
 from payment_service.migrate import upgrade_async
 from payment_service.provider import SimulatedProvider
 
@@ -68,15 +69,17 @@ def json_logs() -> Iterator[io.StringIO]:
     root.setLevel(level)
 
 
-def handler(engine: AsyncEngine) -> OrderCreatedHandler:
-    return OrderCreatedHandler(
-        engine=engine,
-        provider=SimulatedProvider(),
-        inbox=Inbox(engine, inbox, consumer="payment-service"),
-        outbox=outbox,
-        relay=Relay(),
-        source="/orderflow/payment-service",
-        results_queue="payment-results",
+def handler(engine: AsyncEngine) -> MessageHandler:
+    return order_created_handler(
+        OrderCreatedHandler(
+            engine=engine,
+            provider=SimulatedProvider(),
+            inbox=Inbox(engine, inbox, consumer="payment-service"),
+            outbox=outbox,
+            relay=Relay(),
+            source="/orderflow/payment-service",
+            results_queue="payment-results",
+        )
     )
 
 

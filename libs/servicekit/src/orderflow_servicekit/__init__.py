@@ -14,6 +14,7 @@
   one-statement hot paths), `redact`, `Amount`, `run_env` / `upgrade_async` (Alembic).
 - Failures: `dependency_unavailable`, whether an error means a dependency is down (503, the
   consumer's circuit breaker) rather than that the work failed.
+- Histogram buckets for a service's own metrics: `FAST_BUCKETS`, `SLOW_BUCKETS`.
 - Telemetry: `runtime_middleware()` (consumer and producer spans, messaging metrics, samplers),
   `instrument_app` (HTTP metrics), `http_telemetry` (server spans), `traced` (a span of your
   own), `configure_logging` and `bind_log_context` (structured logs).
@@ -25,7 +26,7 @@ the tests that take them apart.
 
 from orderflow_servicekit.app import prepare_service_app, runtime_health_router, runtime_lifespan
 from orderflow_servicekit.db import create_engine, driver_connection, redact
-from orderflow_servicekit.events import event_decoder
+from orderflow_servicekit.events import event_decoder, event_handler
 from orderflow_servicekit.failures import dependency_unavailable
 from orderflow_servicekit.limits import BodySizeLimit
 from orderflow_servicekit.logs import bind_log_context, configure_logging
@@ -47,10 +48,13 @@ from orderflow_servicekit.settings import (
 )
 from orderflow_servicekit.sqltypes import Amount
 from orderflow_servicekit.telemetry import instrument_app, runtime_middleware
+from orderflow_servicekit.telemetry.metrics import FAST_BUCKETS, SLOW_BUCKETS
 from orderflow_servicekit.telemetry.tracing import http_telemetry, traced
 from orderflow_servicekit.topology import orderflow_queues
 
 __all__ = [
+    "FAST_BUCKETS",
+    "SLOW_BUCKETS",
     "Amount",
     "BlankIsUnset",
     "BodySizeLimit",
@@ -67,6 +71,7 @@ __all__ = [
     "dependency_unavailable",
     "driver_connection",
     "event_decoder",
+    "event_handler",
     "http_telemetry",
     "install_problem_handlers",
     "instrument_app",

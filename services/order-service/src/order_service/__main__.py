@@ -7,7 +7,7 @@ import sys
 
 from order_service.main import SERVICE, create_app
 from order_service.settings import Settings
-from orderflow_servicekit.server import serve
+from orderflow_servicekit import serve
 
 if __name__ == "__main__":
     sys.exit(serve(SERVICE, Settings, create_app))

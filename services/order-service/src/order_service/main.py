@@ -14,12 +14,17 @@ from order_service.db.tables import inbox, outbox
 from order_service.migrate import MIGRATIONS
 from order_service.results import payment_result_handler
 from order_service.settings import Settings
-from orderflow_servicekit.app import prepare_service_app, runtime_health_router, runtime_lifespan
-from orderflow_servicekit.limits import BodySizeLimit
-from orderflow_servicekit.problems import install_problem_handlers
-from orderflow_servicekit.runtime import RuntimeSpec
-from orderflow_servicekit.telemetry import instrument_app, runtime_middleware
-from orderflow_servicekit.telemetry.tracing import http_telemetry
+from orderflow_servicekit import (
+    BodySizeLimit,
+    RuntimeSpec,
+    http_telemetry,
+    install_problem_handlers,
+    instrument_app,
+    prepare_service_app,
+    runtime_health_router,
+    runtime_lifespan,
+    runtime_middleware,
+)
 
 SERVICE: Final = "order-service"
 

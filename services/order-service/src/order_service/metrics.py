@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 
 from order_service.domain import TERMINAL, OrderStatus
 from orderflow_messaging import utcnow
-from orderflow_servicekit.telemetry.metrics import SLOW_BUCKETS
+from orderflow_servicekit import SLOW_BUCKETS
 
 ORDERS_CREATED: Final = Counter(
     "orderflow_orders_created_total", "Orders placed (an idempotent replay is not a new order)."

@@ -17,7 +17,7 @@ from order_service.domain import OrderStatus
 from order_service.events import order_created_message
 from orderflow_contracts import uuid7
 from orderflow_messaging import add_to_outbox, utcnow
-from orderflow_servicekit.logs import bind_log_context
+from orderflow_servicekit import bind_log_context
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from order_service import metrics
 from order_service.db import orders as repo
+from order_service.db import tables
 from order_service.domain import OrderStatus
 from orderflow_contracts import PaymentFailed, PaymentResult, decode_payment_result
 from orderflow_messaging import (
@@ -25,13 +26,10 @@ from orderflow_messaging import (
     MessageHandler,
     PoisonMessage,
     ReceivedMessage,
-    decoded,
+    inbox_insert,
     utcnow,
 )
-from orderflow_servicekit.db import driver_connection
-from orderflow_servicekit.events import event_decoder
-from orderflow_servicekit.logs import bind_log_context
-from orderflow_servicekit.telemetry.tracing import traced
+from orderflow_servicekit import bind_log_context, driver_connection, event_handler, traced
 
 logger = logging.getLogger("orderflow.order_service.results")
 
@@ -40,15 +38,15 @@ Settled = tuple[OrderStatus, datetime]
 
 # The order's status before (NULL: no such order), whether the inbox row is new, and the order's
 # creation time when this statement settled it.
-_SETTLE: Final = """
+_HANDLED: Final = inbox_insert(
+    tables.inbox, consumer="$1", message_id="$2", at="$6", when="EXISTS (SELECT FROM current)"
+)
+# Parameters only; the inbox part is the library's, built once here.
+_SETTLE: Final = f"""
 WITH current AS (
     SELECT status FROM orders WHERE id = $3::varchar
 ), handled AS (
-    INSERT INTO inbox (consumer, message_id, processed_at)
-    SELECT $1::varchar, $2::varchar, $6::timestamptz
-    WHERE EXISTS (SELECT FROM current)
-    ON CONFLICT (consumer, message_id) DO NOTHING
-    RETURNING 1
+{_HANDLED}
 ), settled AS (
     UPDATE orders
     SET status = $4::varchar, failure_reason = $5::varchar, updated_at = $6::timestamptz
@@ -57,12 +55,12 @@ WITH current AS (
 )
 SELECT (SELECT status FROM current) AS status, EXISTS (SELECT FROM handled) AS handled,
     (SELECT created_at FROM settled) AS created_at
-"""
+"""  # noqa: S608
 
 
 def payment_result_handler(inbox: Inbox) -> MessageHandler:
     """The consumer's handler: poison goes to the DLQ before `PaymentResultHandler` sees it."""
-    return decoded(event_decoder(decode_payment_result), PaymentResultHandler(inbox))
+    return event_handler(decode_payment_result, PaymentResultHandler(inbox))
 
 
 class PaymentResultHandler:

@@ -6,7 +6,7 @@ from pydantic import Field
 
 from order_service.auth.settings import JwtSettings
 from orderflow_contracts import ORDER_SERVICE_PORT
-from orderflow_servicekit.settings import CommonSettings
+from orderflow_servicekit import CommonSettings
 
 
 class Settings(CommonSettings, JwtSettings):

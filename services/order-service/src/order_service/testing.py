@@ -16,7 +16,7 @@ from order_service.db.tables import orders, outbox
 from order_service.main import create_app
 from order_service.settings import Settings
 from orderflow_messaging import SqsClientOptions
-from orderflow_servicekit.runtime import ServiceRuntime
+from orderflow_servicekit import ServiceRuntime
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from orderflow_servicekit.server import serve
+from orderflow_servicekit import serve
 from payment_service.main import SERVICE, create_app
 from payment_service.settings import Settings
 

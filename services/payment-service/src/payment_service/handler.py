@@ -1,7 +1,8 @@
 """The OrderCreated handler: charge once, record one payment, publish its result.
 
 Per message:
-1. decode; a body that can never be an OrderCreated event raises `PoisonMessage` (DLQ at once);
+1. decoded before the handler (`order_created_handler`): a body that can never be an
+   OrderCreated event raises `PoisonMessage` (DLQ at once);
 2. an event already in the inbox is done (the message is deleted);
 3. charge the provider outside any transaction, idempotency key = order id (a slow provider
    never holds a database connection or lock); `ProviderUnavailable` propagates: retry later;
@@ -37,15 +38,14 @@ from orderflow_messaging import (
     EVENT_TYPE_ATTRIBUTE,
     TRACEPARENT_ATTRIBUTE,
     Inbox,
+    MessageHandler,
     OutgoingMessage,
     ReceivedMessage,
     add_to_outbox,
     current_traceparent,
     utcnow,
 )
-from orderflow_servicekit.events import event_decoder
-from orderflow_servicekit.logs import bind_log_context
-from orderflow_servicekit.telemetry.tracing import traced
+from orderflow_servicekit import bind_log_context, event_handler, traced
 from payment_service import metrics
 from payment_service.db.paying_postgres import Recorded, already_handled, record_payment
 from payment_service.db.payments import Payment, insert_payment
@@ -104,14 +104,10 @@ class OrderCreatedHandler:
         self._results_queue = results_queue
         self._postgres = engine.dialect.name == "postgresql"
 
-    async def __call__(self, message: ReceivedMessage) -> None:
+    async def __call__(self, event: OrderCreated, message: ReceivedMessage) -> None:
         # Retries and dead letters are counted by the runtime's handler middleware.
-        outcome = await self.handle(message)
+        outcome = await self.handle_event(event, message)
         metrics.PAYMENT_EVENTS.labels(outcome.value).inc()
-
-    async def handle(self, message: ReceivedMessage) -> Outcome:
-        """Decode (poison never gets further), then `handle_event`."""
-        return await self.handle_event(_decode(message), message)
 
     async def handle_event(self, event: OrderCreated, message: ReceivedMessage) -> Outcome:
         event_id = str(event.id)
@@ -225,4 +221,6 @@ class OrderCreatedHandler:
         return OutgoingMessage(id=str(result.id), body=encode_event(result), attributes=attributes)
 
 
-_decode = event_decoder(decode_order_created)
+def order_created_handler(handler: OrderCreatedHandler) -> MessageHandler:
+    """The consumer's handler: poison goes to the DLQ before `handler` sees it."""
+    return event_handler(decode_order_created, handler)

@@ -11,14 +11,21 @@ from typing import Final
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from orderflow_servicekit.app import prepare_service_app, runtime_health_router, runtime_lifespan
-from orderflow_servicekit.problems import install_problem_handlers
-from orderflow_servicekit.runtime import RuntimeSpec, ServiceRuntime
-from orderflow_servicekit.telemetry import instrument_app, runtime_middleware
-from orderflow_servicekit.telemetry.tracing import http_telemetry
+from orderflow_messaging import MessageHandler
+from orderflow_servicekit import (
+    RuntimeSpec,
+    ServiceRuntime,
+    http_telemetry,
+    install_problem_handlers,
+    instrument_app,
+    prepare_service_app,
+    runtime_health_router,
+    runtime_lifespan,
+    runtime_middleware,
+)
 from payment_service import metrics
 from payment_service.db.tables import inbox, outbox
-from payment_service.handler import OrderCreatedHandler
+from payment_service.handler import OrderCreatedHandler, order_created_handler
 from payment_service.migrate import MIGRATIONS
 from payment_service.provider import PaymentProvider, SimulatedProvider
 from payment_service.settings import Settings
@@ -40,15 +47,17 @@ def runtime_spec(settings: Settings, provider: PaymentProvider | None = None) ->
     """provider: who charges (default: the simulated provider configured by `settings`)."""
     charger = metrics.MeasuredProvider(provider or provider_from(settings))
 
-    def handler(runtime: ServiceRuntime) -> OrderCreatedHandler:
-        return OrderCreatedHandler(
-            engine=runtime.engine,
-            provider=charger,
-            inbox=runtime.inbox,
-            outbox=outbox,
-            relay=runtime.relay,
-            source=SOURCE,
-            results_queue=settings.payment_results_queue,
+    def handler(runtime: ServiceRuntime) -> MessageHandler:
+        return order_created_handler(
+            OrderCreatedHandler(
+                engine=runtime.engine,
+                provider=charger,
+                inbox=runtime.inbox,
+                outbox=outbox,
+                relay=runtime.relay,
+                source=SOURCE,
+                results_queue=settings.payment_results_queue,
+            )
         )
 
     return RuntimeSpec(

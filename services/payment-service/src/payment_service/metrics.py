@@ -11,7 +11,7 @@ from typing import Final
 
 from prometheus_client import Counter, Histogram
 
-from orderflow_servicekit.telemetry.metrics import FAST_BUCKETS
+from orderflow_servicekit import FAST_BUCKETS
 from payment_service.db.tables import FAILED, SUCCEEDED
 from payment_service.provider import ChargeRequest, ChargeResult, PaymentProvider
 

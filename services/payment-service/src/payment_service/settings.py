@@ -10,7 +10,7 @@ from decimal import Decimal
 from pydantic import Field
 
 from orderflow_contracts import PAYMENT_SERVICE_PORT
-from orderflow_servicekit.settings import CommonSettings
+from orderflow_servicekit import CommonSettings
 
 
 class Settings(CommonSettings):

@@ -8,8 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service.settings import Settings
-from orderflow_servicekit.problems import ProblemError
-from orderflow_servicekit.runtime import ServiceRuntime
+from orderflow_servicekit import ProblemError, ServiceRuntime
 
 
 async def get_runtime(request: Request) -> ServiceRuntime:

@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from order_service.auth.jwks import KeysUnavailableError
 from order_service.auth.principal import ADMIN_SCOPE, Principal
 from order_service.auth.verifier import Authenticator, InvalidTokenError
-from orderflow_servicekit.problems import ProblemError
+from orderflow_servicekit import ProblemError
 
 logger = logging.getLogger("orderflow.auth")
 

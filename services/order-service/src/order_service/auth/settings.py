@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from orderflow_servicekit.settings import BlankIsUnset
+from orderflow_servicekit import BlankIsUnset
 
 AuthMode = Literal["none", "jwt"]
 

@@ -11,22 +11,22 @@ key to commit or roll back first); the caller then answers with the earlier orde
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Final
 
-import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from order_service.db.orders import Order
-from orderflow_messaging import OutgoingMessage
-from orderflow_servicekit.failures import dependency_unavailable
+from order_service.db.tables import outbox
+from orderflow_messaging import OutgoingMessage, outbox_insert, outbox_values
+from orderflow_servicekit import driver_connection
 
-_PLACE: Final = """
+# $1-$6 the order and its time, $7-$8 the key, $9 onwards the outbox row.
+_PLACE: Final = f"""
 WITH new_key AS (
     INSERT INTO idempotency_keys (key, request_hash, order_id, created_at)
-    SELECT $9::varchar, $10::varchar, $1::varchar, $6::timestamptz
-    WHERE $9::varchar IS NOT NULL
+    SELECT $7::varchar, $8::varchar, $1::varchar, $6::timestamptz
+    WHERE $7::varchar IS NOT NULL
     ON CONFLICT (key) DO NOTHING
     RETURNING 1
 ), placed AS (
@@ -34,14 +34,11 @@ WITH new_key AS (
         (id, user_id, total, currency, status, failure_reason, created_at, updated_at)
     SELECT $1::varchar, $2::varchar, $3::numeric, $4::varchar, $5::varchar, NULL,
         $6::timestamptz, $6::timestamptz
-    WHERE $9::varchar IS NULL OR EXISTS (SELECT FROM new_key)
+    WHERE $7::varchar IS NULL OR EXISTS (SELECT FROM new_key)
     RETURNING 1
 )
-INSERT INTO outbox (id, queue, body, attributes, group_id, created_at, available_at, attempts)
-SELECT $7::varchar, $8::varchar, $11::text, $12::text, NULL, $6::timestamptz, $6::timestamptz, 0
-WHERE EXISTS (SELECT FROM placed)
-RETURNING 1
-"""
+{outbox_insert(outbox, first=9, at="$6", when="EXISTS (SELECT FROM placed)")}
+"""  # noqa: S608 (parameters only; the outbox part is the library's, built once here)
 
 
 async def insert_order_with_event(
@@ -56,33 +53,17 @@ async def insert_order_with_event(
 ) -> bool:
     """Store `order`, its event for `queue` and the key; False (nothing stored) when the key
     was used before."""
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        driver: asyncpg.Connection = raw.driver_connection
-        try:
-            stored = await driver.fetchval(
-                _PLACE,
-                str(order.id),
-                order.user_id,
-                order.total,
-                order.currency,
-                order.status.value,
-                at,
-                message.id,
-                queue,
-                idempotency_key,
-                fingerprint,
-                message.body,
-                json.dumps(dict(message.attributes)),
-            )
-        except Exception as exc:
-            # A connection the server closed just as the statement went out can fail with a
-            # protocol error instead of a connection error; it is closed all the same.
-            if dependency_unavailable(exc) or driver.is_closed():
-                # The driver raised past SQLAlchemy, which therefore cannot do what it does on a
-                # disconnect: drop this connection, and the pool's others, which were most
-                # likely cut by the same restart. Otherwise each would fail one more request.
-                await conn.invalidate()
-                await engine.dispose(close=False)
-            raise
+    async with driver_connection(engine) as driver:
+        stored = await driver.fetchval(
+            _PLACE,
+            str(order.id),
+            order.user_id,
+            order.total,
+            order.currency,
+            order.status.value,
+            at,
+            idempotency_key,
+            fingerprint,
+            *outbox_values(queue, message),
+        )
     return stored is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Column, Index, MetaData, String, Table
 
 from orderflow_messaging import UtcDateTime, inbox_table, outbox_table
-from orderflow_servicekit.sqltypes import Amount
+from orderflow_servicekit import Amount
 
 metadata = MetaData()
 

@@ -1,4 +1,4 @@
 from order_service.db.tables import metadata
-from orderflow_servicekit.migrations import run_env
+from orderflow_servicekit import run_env
 
 run_env(metadata)

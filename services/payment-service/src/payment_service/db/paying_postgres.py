@@ -6,7 +6,8 @@ CTEs, run on the pooled connection's driver: no BEGIN and COMMIT round trips and
 construction per message. One statement is one transaction, so it stores exactly what the
 portable path (`Inbox.handle_once` with `insert_payment` and `add_to_outbox`) stores, all or
 nothing: the payment only with a new inbox row, the event only with a new payment. The tables
-are those of `db/tables.py` (`inbox_table` and `outbox_table` of orderflow_messaging).
+are those of `db/tables.py`; the inbox and outbox parts come from orderflow_messaging, which
+owns those tables.
 
 ON CONFLICT waits for a concurrent insert of the same key to commit or roll back first, so two
 deliveries of one event handled at once still make one payment and one event.
@@ -14,7 +15,6 @@ deliveries of one event handled at once still make one payment and one event.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -22,20 +22,25 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderflow_messaging import OutgoingMessage
-from orderflow_servicekit.db import driver_connection
+from orderflow_messaging import (
+    OutgoingMessage,
+    inbox_insert,
+    inbox_seen,
+    outbox_insert,
+    outbox_values,
+)
+from orderflow_servicekit import driver_connection
 from payment_service.db.payments import Payment
+from payment_service.db.tables import inbox, outbox
 
 _CENT: Final = Decimal("0.01")
 
-_SEEN: Final = "SELECT 1 FROM inbox WHERE consumer = $1::varchar AND message_id = $2::varchar"
+_SEEN: Final = inbox_seen(inbox)
 
-_RECORD: Final = """
+# $1-$3 the inbox row, $4-$11 the payment, $12 onwards the outbox row.
+_RECORD: Final = f"""
 WITH handled AS (
-    INSERT INTO inbox (consumer, message_id, processed_at)
-    VALUES ($1::varchar, $2::varchar, $3::timestamptz)
-    ON CONFLICT (consumer, message_id) DO NOTHING
-    RETURNING 1
+{inbox_insert(inbox, consumer="$1", message_id="$2", at="$3")}
 ), paid AS (
     INSERT INTO payments
         (id, order_id, amount, currency, status, reason, provider_reference, created_at)
@@ -45,15 +50,10 @@ WITH handled AS (
     ON CONFLICT (order_id) DO NOTHING
     RETURNING 1
 ), queued AS (
-    INSERT INTO outbox
-        (id, queue, body, attributes, group_id, created_at, available_at, attempts)
-    SELECT $12::varchar, $13::varchar, $14::text, $15::text, $16::varchar, $3::timestamptz,
-        $3::timestamptz, 0
-    WHERE EXISTS (SELECT FROM paid)
-    RETURNING 1
+{outbox_insert(outbox, first=12, at="$3", when="EXISTS (SELECT FROM paid)")}
 )
 SELECT EXISTS (SELECT FROM handled) AS handled, EXISTS (SELECT FROM paid) AS paid
-"""
+"""  # noqa: S608 (parameters only; the inbox and outbox parts are the library's, built once)
 
 
 class Recorded(Enum):
@@ -98,11 +98,7 @@ async def record_payment(
             payment.reason,
             payment.provider_reference,
             payment.created_at,
-            message.id,
-            queue,
-            message.body,
-            json.dumps(dict(message.attributes)),
-            message.group_id,
+            *outbox_values(queue, message),
         )
     if not row["handled"]:
         return Recorded.NOTHING

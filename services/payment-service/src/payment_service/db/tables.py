@@ -11,7 +11,7 @@ from typing import Final
 from sqlalchemy import CheckConstraint, Column, MetaData, String, Table, Text
 
 from orderflow_messaging import UtcDateTime, inbox_table, outbox_table
-from orderflow_servicekit.sqltypes import Amount
+from orderflow_servicekit import Amount
 
 # Named constraints: migrations and the metadata agree on names on every engine.
 NAMING_CONVENTION: Final = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orderflow_servicekit.migrations import run_env
+from orderflow_servicekit import run_env
 from payment_service.db.tables import metadata
 
 run_env(metadata)

@@ -20,8 +20,7 @@ from order_service.domain import OrderStatus
 from order_service.events import UnpublishableEventError
 from order_service.placing import IdempotencyKeyReused, PlaceOrder, place_order
 from order_service.tracecontext import event_traceparent, trace_id_of
-from orderflow_servicekit.logs import bind_log_context
-from orderflow_servicekit.problems import ProblemError
+from orderflow_servicekit import ProblemError, bind_log_context
 
 logger = logging.getLogger("orderflow.order_service.orders")
 

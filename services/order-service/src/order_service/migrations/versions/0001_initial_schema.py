@@ -10,7 +10,7 @@ from alembic import op
 import sqlalchemy as sa
 
 from orderflow_messaging import UtcDateTime
-from orderflow_servicekit.sqltypes import Amount
+from orderflow_servicekit import Amount
 
 
 # revision identifiers, used by Alembic.

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from orderflow_servicekit.sqltypes import Amount
+from orderflow_servicekit import Amount
 
 revision: str = "0001"
 down_revision: str | None = None
