@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from orderflow_cli.token import TokenRequest, mint_token
-from orderflow_testkit.system import ManagedProcess
+from orderflow_testkit.processes import ManagedProcess
 from orderflow_testkit.waiting import free_port
 
 pytestmark = pytest.mark.browser

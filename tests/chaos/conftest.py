@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_testkit.system import REPORT_ENV, ChaosLab, ChaosResult, format_table
+from orderflow_testkit.chaos import ChaosLab
+from orderflow_testkit.report import REPORT_ENV, format_table
+from orderflow_testkit.results import ChaosResult
 
 RESULTS = pytest.StashKey[list[ChaosResult]]()
 LAB = pytest.StashKey[ChaosLab]()

@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from orderflow_testkit.system import ChaosLab, DuplicateInjector, InjectedPoison, read_metric
+from orderflow_testkit.chaos import ChaosLab, read_metric
+from orderflow_testkit.duplicates import DuplicateInjector
+from orderflow_testkit.results import InjectedPoison
 from orderflow_testkit.waiting import wait_for_value
 
 pytestmark = [pytest.mark.chaos, pytest.mark.postgres]

@@ -11,7 +11,8 @@ import asyncio
 
 import pytest
 
-from orderflow_testkit.system import ChaosLab, SystemOptions
+from orderflow_testkit.chaos import ChaosLab
+from orderflow_testkit.options import SystemOptions
 
 pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
 

@@ -7,7 +7,9 @@ import signal
 
 import pytest
 
-from orderflow_testkit.system import ChaosLab, OrderflowSystem, SystemOptions, read_metric
+from orderflow_testkit.chaos import ChaosLab, read_metric
+from orderflow_testkit.options import SystemOptions
+from orderflow_testkit.system import OrderflowSystem
 from orderflow_testkit.waiting import wait_for_value
 
 pytestmark = [pytest.mark.chaos, pytest.mark.postgres]
