@@ -5,6 +5,7 @@ from __future__ import annotations
 import orderflow_messaging
 
 EXPECTED = {
+    "Notifier",
     "OUTBOX_PARAMETERS",
     "inbox_insert",
     "inbox_seen",

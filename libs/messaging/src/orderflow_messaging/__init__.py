@@ -53,7 +53,7 @@ from orderflow_messaging._one_statement import (
     outbox_insert,
     outbox_values,
 )
-from orderflow_messaging._outbox import OutboxRelay, RelayOptions
+from orderflow_messaging._outbox import Notifier, OutboxRelay, RelayOptions
 from orderflow_messaging._outbox_table import add_to_outbox, outbox_table
 from orderflow_messaging._publisher import (
     MAX_MESSAGE_BYTES,
@@ -96,6 +96,7 @@ __all__ = [
     "Inbox",
     "MessageHandler",
     "MessagingError",
+    "Notifier",
     "OutboxRelay",
     "OutgoingMessage",
     "PoisonMessage",

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Protocol
 
 from sqlalchemy import (
     Table,
@@ -120,6 +121,12 @@ def _claim_statement(table: Table, batch_size: int, *, postgresql: bool) -> Upda
         )
         .returning(t.c.id, t.c.queue, t.c.body, t.c.attributes, t.c.group_id, t.c.attempts)
     )
+
+
+class Notifier(Protocol):
+    """What a use case wakes after a commit that added outbox rows (an `OutboxRelay`)."""
+
+    def notify(self) -> None: ...
 
 
 class OutboxRelay:

@@ -16,7 +16,7 @@ from order_service.db.tables import outbox
 from order_service.domain import OrderStatus
 from order_service.events import order_created_message
 from orderflow_contracts import uuid7
-from orderflow_messaging import add_to_outbox, utcnow
+from orderflow_messaging import Notifier, add_to_outbox, utcnow
 from orderflow_servicekit import bind_log_context
 
 
@@ -48,9 +48,17 @@ async def _replay(conn: AsyncConnection, key: str, fingerprint: str) -> repo.Ord
 
 
 async def place_order(
-    engine: AsyncEngine, command: PlaceOrder, *, queue: str
+    engine: AsyncEngine, command: PlaceOrder, *, queue: str, relay: Notifier
 ) -> tuple[repo.Order, bool]:
-    """Store the order and its event; return it and whether it is a replay of an earlier request."""
+    """Store the order and its event, then wake `relay` (as every use case that queues an event
+    does after its commit); return the order and whether it replays an earlier request."""
+    order, replayed = await _store(engine, command, queue)
+    if not replayed:
+        relay.notify()
+    return order, replayed
+
+
+async def _store(engine: AsyncEngine, command: PlaceOrder, queue: str) -> tuple[repo.Order, bool]:
     fingerprint = request_fingerprint(command)
     if engine.dialect.name == "postgresql":
         return await _place_in_one_statement(engine, command, fingerprint, queue)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 from enum import StrEnum
-from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import Table
@@ -39,6 +38,7 @@ from orderflow_messaging import (
     TRACEPARENT_ATTRIBUTE,
     Inbox,
     MessageHandler,
+    Notifier,
     OutgoingMessage,
     ReceivedMessage,
     add_to_outbox,
@@ -56,12 +56,6 @@ logger = logging.getLogger("payment_service.handler")
 
 _MAX_REASON = 64  # the contract's limit on PaymentFailed.reason
 _DECLINED = "declined"
-
-
-class Notifier(Protocol):
-    def notify(self) -> None:
-        """Called after a commit that added outbox rows (the outbox relay's `notify`)."""
-        ...
 
 
 class Outcome(StrEnum):

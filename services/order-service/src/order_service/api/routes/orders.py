@@ -100,7 +100,9 @@ async def create_order(
     )
     bind_log_context(trace_id=trace_id_of(command.traceparent))
     try:
-        order, replayed = await place_order(runtime.engine, command, queue=settings.orders_queue)
+        order, replayed = await place_order(
+            runtime.engine, command, queue=settings.orders_queue, relay=runtime.relay
+        )
     except IdempotencyKeyReused:
         raise ProblemError(
             422,
@@ -114,7 +116,6 @@ async def create_order(
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     else:
-        runtime.relay.notify()
         metrics.ORDERS_CREATED.inc()
         logger.info("order %s placed", order.id)
     # Serialised here by pydantic: FastAPI would validate the model it was just built from again.
