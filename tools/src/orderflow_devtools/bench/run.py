@@ -23,14 +23,14 @@ from typing import Any
 
 import asyncpg
 
-from orderflow_cli.bench.ceiling import engine_ceiling
-from orderflow_cli.bench.load import LoadResult, closed_loop, open_loop, order_body, summary
-from orderflow_cli.bench.procs import Proc
-from orderflow_cli.bench.report import write_reports
-from orderflow_cli.bench.sides import Engine, OrderflowSide, SeedSide, Settled
-from orderflow_cli.engines.nodejs import ensure_fauxqs, ensure_seed, fauxqs_argv
 from orderflow_cli.errors import CliError
-from orderflow_cli.probes import port_is_free
+from orderflow_devtools.bench.ceiling import engine_ceiling
+from orderflow_devtools.bench.load import LoadResult, closed_loop, open_loop, order_body, summary
+from orderflow_devtools.bench.procs import Proc
+from orderflow_devtools.bench.report import write_reports
+from orderflow_devtools.bench.sides import Engine, OrderflowSide, SeedSide, Settled
+from orderflow_devtools.engines.nodejs import ensure_fauxqs, ensure_seed, fauxqs_argv
+from orderflow_devtools.probes import port_is_free
 
 CONCURRENCY = 32
 # The payment-service consumer's concurrency for a 100 ms provider: ~concurrency / 0.1 s orders/s.

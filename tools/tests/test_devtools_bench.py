@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from orderflow_cli.bench.ceiling import engine_ceiling
-from orderflow_cli.bench.load import closed_loop, open_loop, order_body, percentile, summary
-from orderflow_cli.bench.procs import Proc
-from orderflow_cli.bench.report import write_reports
-from orderflow_cli.bench.run import BenchOptions, find_seed
+from orderflow_devtools.bench.ceiling import engine_ceiling
+from orderflow_devtools.bench.load import closed_loop, open_loop, order_body, percentile, summary
+from orderflow_devtools.bench.procs import Proc
+from orderflow_devtools.bench.report import write_reports
+from orderflow_devtools.bench.run import BenchOptions, find_seed
 from orderflow_messaging import SqsClientOptions
 from orderflow_testkit.waiting import free_port
 
