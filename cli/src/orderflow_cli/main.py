@@ -142,6 +142,14 @@ def _add_bench_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     bench.add_argument(
         "--results-dir", type=Path, default=Path("bench/results"), help="(bench/results)"
     )
+    bench.add_argument(
+        "--baselines",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the folder holding seed-node/ (BENCH_BASELINES, else ../shared/baselines from the "
+        "working directory: make bench runs from the repository root)",
+    )
 
 
 def _ttl(text: str) -> int:

@@ -40,5 +40,6 @@ def bench_command(args: argparse.Namespace) -> int:
             results_dir=args.results_dir,
             postgres=postgres,
             sides=(args.only,) if args.only else ("seed", "orderflow"),
+            baselines=args.baselines,
         )
     )
