@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from orderflow_cli.errors import CliError
 from orderflow_devtools.bench.ceiling import engine_ceiling
 from orderflow_devtools.bench.load import closed_loop, open_loop, order_body, percentile, summary
 from orderflow_devtools.bench.procs import Proc
@@ -147,14 +148,21 @@ def test_reports_hold_the_issue_keys_a_table_a_chart_and_the_targets(
     assert (tmp_path / "results" / "run.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_seed_is_found_beside_the_repository_or_where_seed_dir_says(
+def test_the_seed_is_found_in_the_baselines_folder_the_option_or_variable_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed = tmp_path / "shared" / "baselines" / "seed-node"
     seed.mkdir(parents=True)
-    (tmp_path / "repo" / "cli").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
     monkeypatch.delenv("SEED_DIR", raising=False)
-    monkeypatch.chdir(tmp_path / "repo" / "cli")
+    monkeypatch.delenv("BENCH_BASELINES", raising=False)
+    monkeypatch.chdir(tmp_path / "repo")
+    assert find_seed(BenchOptions()).resolve() == seed  # the default, from the repository root
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CliError, match="--baselines DIR or set BENCH_BASELINES"):
+        find_seed(BenchOptions())  # no walking up or down the tree
+    assert find_seed(BenchOptions(baselines=seed.parent)) == seed
+    monkeypatch.setenv("BENCH_BASELINES", str(seed.parent))
     assert find_seed(BenchOptions()) == seed
     monkeypatch.setenv("SEED_DIR", "/elsewhere")
     assert find_seed(BenchOptions()) == Path("/elsewhere")
