@@ -34,6 +34,7 @@ ARN_PREFIX: Final = "arn:aws:sqs:${AWS_REGION}:${AWS_ACCOUNT_ID}:"
 MESSAGING: Final = "libs/messaging/src/orderflow_messaging"
 SERVICEKIT: Final = "libs/servicekit/src/orderflow_servicekit"
 CLI: Final = "cli/src/orderflow_cli"
+DEVTOOLS: Final = "tools/src/orderflow_devtools"
 
 # Which queues each SQS call site touches, by (file, client method).
 ROLES: Final[Mapping[tuple[str, str], str]] = {
@@ -76,8 +77,9 @@ SERVICE_CODE: Final = (MESSAGING, SERVICEKIT)
 PRINCIPALS: Final = {
     "order-service": (*SERVICE_CODE, "services/order-service/src"),
     "payment-service": (*SERVICE_CODE, "services/payment-service/src"),
-    # `queues init` applies the topology; the `dlq` commands; `up` runs the services locally.
-    "orderflow-cli": (CLI, f"{MESSAGING}/_topology.py"),
+    # `queues init` applies the topology; the `dlq` commands; `up` (orderflow-devtools) runs the
+    # services locally with the same credentials.
+    "orderflow-cli": (CLI, DEVTOOLS, f"{MESSAGING}/_topology.py"),
 }
 
 
@@ -90,7 +92,7 @@ def sqs_operations() -> dict[str, str]:
 
 # Code that only ever talks to a local engine it started itself, never to AWS: `orderflow bench`
 # creates and deletes its own throw-away queues on moto or fauxqs. No policy grants it anything.
-LOCAL_ENGINE_ONLY = ("cli/src/orderflow_cli/bench/",)
+LOCAL_ENGINE_ONLY = (f"{DEVTOOLS}/bench/",)
 
 
 def _files(root: str) -> Iterator[Path]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from orderflow_cli.errors import CliError
+from orderflow_cli.plugins import PROVIDERS, load_command, require_services
 from orderflow_contracts import ORDER_SERVICE_PORT, PAYMENT_SERVICE_PORT
 
 DESCRIPTION = """\
@@ -141,6 +142,14 @@ def _add_bench_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     bench.add_argument(
         "--results-dir", type=Path, default=Path("bench/results"), help="(bench/results)"
     )
+    bench.add_argument(
+        "--baselines",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the folder holding seed-node/ (BENCH_BASELINES, else ../shared/baselines from the "
+        "working directory: make bench runs from the repository root)",
+    )
 
 
 def _ttl(text: str) -> int:
@@ -229,34 +238,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, run the command, return its exit code (argparse exits 2 on bad arguments)."""
     args = build_parser().parse_args(argv)
     # Each command imports its own modules: `orderflow --help` does not load the services.
-    if args.command == "up":
-        from orderflow_cli.up import UpOptions, run_up
-
-        return run_up(
-            UpOptions(
-                sqs_port=args.sqs_port,
-                order_port=args.order_port,
-                payment_port=args.payment_port,
-                data_dir=args.data_dir,
-                ready_timeout_s=args.ready_timeout,
-                engine=args.engine,
-            )
-        )
-    if args.command == "bench":
-        from orderflow_cli.bench.run import BenchOptions, run_bench
-
-        postgres = os.environ.get("BENCH_POSTGRES") or os.environ.get(
-            "ORDERFLOW_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
-        )
-        return run_bench(
-            BenchOptions(
-                engine=args.engine,
-                quick=args.quick,
-                results_dir=args.results_dir,
-                postgres=postgres,
-                sides=(args.only,) if args.only else ("seed", "orderflow"),
-            )
-        )
+    if args.command in PROVIDERS:
+        return load_command(args.command)(args)
+    if args.command in ("migrate", "token"):
+        require_services(args.command)
     if args.command == "migrate":
         from orderflow_cli.migrate import run_migrate
 

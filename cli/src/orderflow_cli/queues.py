@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from orderflow_cli.errors import CliError
 from orderflow_messaging import QueueUrls, apply_topology, open_sqs_client
-from orderflow_servicekit.settings import SqsSettings
+from orderflow_servicekit.settings import SqsSettings, settings_error
 
 
 class QueueSettings(SqsSettings):
@@ -23,10 +23,7 @@ def load_queue_settings(overrides: Mapping[str, Any] | None = None) -> QueueSett
     try:
         return QueueSettings(**dict(overrides or {}))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise CliError(f"invalid settings: {problems}") from exc
+        raise CliError(f"invalid settings: {settings_error(exc)}") from exc
 
 
 def describe_endpoint(settings: SqsSettings) -> str:

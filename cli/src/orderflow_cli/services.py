@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from orderflow_cli.errors import CliError
 from orderflow_contracts import ORDER_SERVICE_PORT, PAYMENT_SERVICE_PORT
 from orderflow_servicekit.db import redact
-from orderflow_servicekit.settings import CommonSettings
+from orderflow_servicekit.settings import CommonSettings, settings_error
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,11 +70,8 @@ def normalise_database_url(service: ServiceInfo, url: str) -> str:
     try:
         settings = settings_class(service).model_validate({"database_url": url})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        problems = problems.replace("DATABASE_URL:", f"DATABASE_URL {redact_url(url)}:")
+        # The servicekit line never shows values; naming the (redacted) URL tells which one failed.
+        problems = settings_error(exc).replace("DATABASE_URL:", f"DATABASE_URL {redact_url(url)}:")
         raise CliError(f"{service.name}: invalid settings: {problems}") from exc
     return settings.database_url
 

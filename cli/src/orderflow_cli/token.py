@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from order_service.auth.settings import JwtSettings
 from orderflow_cli.errors import CliError
+from orderflow_servicekit.settings import settings_error
 
 MAX_TTL_S: Final = 7 * 24 * 3600
 _DURATION = re.compile(r"^(\d+)([smhd]?)$")
@@ -75,11 +76,7 @@ def load_jwt_settings() -> JwtSettings:
     try:
         return JwtSettings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise CliError(f"invalid settings: {problems}") from exc
+        raise CliError(f"invalid settings: {settings_error(exc)}") from exc
 
 
 def run_token(request: TokenRequest) -> int:

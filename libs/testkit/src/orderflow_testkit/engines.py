@@ -99,9 +99,9 @@ def engine_command(engine: str, port: int) -> tuple[list[str], dict[str, str]]:
         return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], {}
     if engine != "fauxqs":
         raise ValueError(f"unknown SQS engine {engine!r}: expected one of {', '.join(ENGINES)}")
-    # The installer belongs to the CLI; importing it here keeps the moto path free of it.
-    from orderflow_cli.engines import ensure_fauxqs, fauxqs_argv
+    # The installer belongs to orderflow-devtools; importing it here keeps the moto path free of it.
     from orderflow_cli.errors import CliError
+    from orderflow_devtools.engines import ensure_fauxqs, fauxqs_argv
 
     try:
         install = ensure_fauxqs(lambda line: None)

@@ -7,7 +7,7 @@ small launcher that keeps it on 127.0.0.1.
 
 from __future__ import annotations
 
-from orderflow_cli.engines.nodejs import (
+from orderflow_devtools.engines.nodejs import (
     FAUXQS_VERSION,
     NODE_PACKAGE,
     FauxqsInstall,

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orderflow_cli.engines import cache_dir, ensure_fauxqs
 from orderflow_cli.errors import CliError
+from orderflow_devtools.engines import cache_dir, ensure_fauxqs
 from orderflow_testkit.waiting import free_port, port_is_listening
 
 

@@ -25,9 +25,9 @@ from typing import Any
 
 import asyncpg
 
-from orderflow_cli.bench.load import LoadResult
-from orderflow_cli.bench.procs import Proc
 from orderflow_cli.errors import CliError
+from orderflow_devtools.bench.load import LoadResult
+from orderflow_devtools.bench.procs import Proc
 from orderflow_messaging import SqsClientOptions, open_sqs_client, queue_depth
 
 # A consumer stopped mid long poll leaves its ReceiveMessage waiting in the engine (neither moto

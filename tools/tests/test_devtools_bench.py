@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from orderflow_cli.bench.ceiling import engine_ceiling
-from orderflow_cli.bench.load import closed_loop, open_loop, order_body, percentile, summary
-from orderflow_cli.bench.procs import Proc
-from orderflow_cli.bench.report import write_reports
-from orderflow_cli.bench.run import BenchOptions, find_seed
+from orderflow_cli.errors import CliError
+from orderflow_devtools.bench.ceiling import engine_ceiling
+from orderflow_devtools.bench.load import closed_loop, open_loop, order_body, percentile, summary
+from orderflow_devtools.bench.procs import Proc
+from orderflow_devtools.bench.report import write_reports
+from orderflow_devtools.bench.run import BenchOptions, find_seed
 from orderflow_messaging import SqsClientOptions
 from orderflow_testkit.waiting import free_port
 
@@ -81,7 +82,8 @@ async def test_open_loop_paces_requests_at_the_offered_rate() -> None:
 
 
 async def test_proc_reports_cpu_time_and_peak_memory_of_its_child(tmp_path: Path) -> None:
-    busy = "import time\nx = bytearray(40 * 2**20)\nend = time.time() + 0.4\nwhile time.time() < end: pass\ntime.sleep(30)"  # noqa: E501
+    # Busy for 0.4 s of CPU, not of wall time: on a shared machine the child may get less.
+    busy = "import time\nx = bytearray(40 * 2**20)\nend = time.process_time() + 0.4\nwhile time.process_time() < end: pass\ntime.sleep(30)"  # noqa: E501
     proc = Proc("busy", [sys.executable, "-c", busy], env={}, cwd=tmp_path, log_dir=tmp_path)
     await proc.start()
     try:
@@ -146,14 +148,21 @@ def test_reports_hold_the_issue_keys_a_table_a_chart_and_the_targets(
     assert (tmp_path / "results" / "run.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_the_seed_is_found_beside_the_repository_or_where_seed_dir_says(
+def test_the_seed_is_found_in_the_baselines_folder_the_option_or_variable_names(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed = tmp_path / "shared" / "baselines" / "seed-node"
     seed.mkdir(parents=True)
-    (tmp_path / "repo" / "cli").mkdir(parents=True)
+    (tmp_path / "repo").mkdir()
     monkeypatch.delenv("SEED_DIR", raising=False)
-    monkeypatch.chdir(tmp_path / "repo" / "cli")
+    monkeypatch.delenv("BENCH_BASELINES", raising=False)
+    monkeypatch.chdir(tmp_path / "repo")
+    assert find_seed(BenchOptions()).resolve() == seed  # the default, from the repository root
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CliError, match="--baselines DIR or set BENCH_BASELINES"):
+        find_seed(BenchOptions())  # no walking up or down the tree
+    assert find_seed(BenchOptions(baselines=seed.parent)) == seed
+    monkeypatch.setenv("BENCH_BASELINES", str(seed.parent))
     assert find_seed(BenchOptions()) == seed
     monkeypatch.setenv("SEED_DIR", "/elsewhere")
     assert find_seed(BenchOptions()) == Path("/elsewhere")

@@ -17,10 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orderflow_cli.engines import DEFAULT_ENGINE, ensure_fauxqs, fauxqs_argv
 from orderflow_cli.errors import CliError
 from orderflow_cli.migrate import MigrationTarget, migrate
-from orderflow_cli.probes import http_status, port_is_free, wait_until
 from orderflow_cli.queues import QueueSettings, describe_endpoint, init_queues, load_queue_settings
 from orderflow_cli.services import (
     ORDER_SERVICE,
@@ -31,7 +29,9 @@ from orderflow_cli.services import (
     redact_url,
     sqlite_url,
 )
-from orderflow_cli.supervisor import ChildDied, ProcessSpec, Stopped, Supervisor
+from orderflow_devtools.engines import DEFAULT_ENGINE, ensure_fauxqs, fauxqs_argv
+from orderflow_devtools.probes import http_status, port_is_free, wait_until
+from orderflow_devtools.supervisor import ChildDied, ProcessSpec, Stopped, Supervisor
 
 LOOPBACK = "127.0.0.1"
 ENGINE_NAME = "moto"

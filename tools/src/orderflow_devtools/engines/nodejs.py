@@ -135,7 +135,7 @@ def ensure_fauxqs(log: Log, environ: Mapping[str, str] | None = None) -> FauxqsI
 
 
 def launcher_path() -> Path:
-    return Path(str(resources.files("orderflow_cli.engines").joinpath("fauxqs_launcher.mjs")))
+    return Path(str(resources.files("orderflow_devtools.engines").joinpath("fauxqs_launcher.mjs")))
 
 
 def fauxqs_argv(install: FauxqsInstall, port: int) -> tuple[list[str], dict[str, str]]:

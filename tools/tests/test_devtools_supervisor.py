@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orderflow_cli.supervisor import ChildDied, ProcessSpec, Stopped, Supervisor
+from orderflow_devtools.supervisor import ChildDied, ProcessSpec, Stopped, Supervisor
 from orderflow_testkit.waiting import wait_for_sync
 
 

@@ -19,18 +19,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
-from orderflow_cli.bench.ceiling import engine_ceiling
-from orderflow_cli.bench.load import LoadResult, closed_loop, open_loop, order_body, summary
-from orderflow_cli.bench.procs import Proc
-from orderflow_cli.bench.report import write_reports
-from orderflow_cli.bench.sides import Engine, OrderflowSide, SeedSide, Settled
-from orderflow_cli.engines.nodejs import ensure_fauxqs, ensure_seed, fauxqs_argv
 from orderflow_cli.errors import CliError
-from orderflow_cli.probes import port_is_free
+from orderflow_devtools.bench.ceiling import engine_ceiling
+from orderflow_devtools.bench.load import LoadResult, closed_loop, open_loop, order_body, summary
+from orderflow_devtools.bench.procs import Proc
+from orderflow_devtools.bench.report import write_reports
+from orderflow_devtools.bench.sides import Engine, OrderflowSide, SeedSide, Settled
+from orderflow_devtools.engines.nodejs import ensure_fauxqs, ensure_seed, fauxqs_argv
+from orderflow_devtools.probes import port_is_free
 
 CONCURRENCY = 32
 # The payment-service consumer's concurrency for a 100 ms provider: ~concurrency / 0.1 s orders/s.
@@ -39,13 +39,17 @@ CONCURRENCY_100MS = 64
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BenchOptions:
-    """engine: "fauxqs" (default) or "moto". quick: small counts (a smoke run, ~1 minute)."""
+    """engine: "fauxqs" (default) or "moto". quick: small counts (a smoke run, ~1 minute).
+
+    baselines: the folder holding seed-node/ (None: BENCH_BASELINES, else ../shared/baselines).
+    """
 
     engine: str = "fauxqs"
     quick: bool = False
     results_dir: Path = Path("bench/results")
     out: Path | None = None
     seed_dir: Path | None = None
+    baselines: Path | None = None
     postgres: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     sides: tuple[str, ...] = ("seed", "orderflow")
 
@@ -76,17 +80,27 @@ def _log(text: str) -> None:
     print(f"bench | {text}", file=sys.stderr, flush=True)
 
 
+# Where the baselines live beside this repository's checkout; `make bench` runs from its root.
+DEFAULT_BASELINES: Final = Path("../shared/baselines")
+
+
 def find_seed(options: BenchOptions) -> Path:
+    """The seed baseline: SEED_DIR, else `seed-node` in --baselines / BENCH_BASELINES / the default.
+
+    No search up the directory tree: the place is the one the option or the variable names.
+    """
     if options.seed_dir is not None:
         return options.seed_dir
     if os.environ.get("SEED_DIR"):
         return Path(os.environ["SEED_DIR"])
-    here = Path.cwd().resolve()
-    for folder in (here, *here.parents):
-        candidate = folder.parent / "shared" / "baselines" / "seed-node"
-        if candidate.is_dir():
-            return candidate
-    raise CliError("cannot find ../shared/baselines/seed-node: set SEED_DIR")
+    baselines = options.baselines or Path(os.environ.get("BENCH_BASELINES") or DEFAULT_BASELINES)
+    candidate = baselines / "seed-node"
+    if not candidate.is_dir():
+        raise CliError(
+            f"no seed baseline at {candidate}: pass --baselines DIR or set BENCH_BASELINES "
+            "(the folder holding seed-node/)"
+        )
+    return candidate
 
 
 @contextlib.asynccontextmanager

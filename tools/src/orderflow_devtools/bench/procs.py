@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from orderflow_cli.errors import CliError
-from orderflow_cli.probes import http_status
+from orderflow_devtools.probes import http_status
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -1,0 +1,1 @@
+"""Developer commands of `orderflow`: `up` (the whole system, no Docker) and `bench`."""
