@@ -100,12 +100,11 @@ def engine_command(engine: str, port: int) -> tuple[list[str], dict[str, str]]:
     if engine != "fauxqs":
         raise ValueError(f"unknown SQS engine {engine!r}: expected one of {', '.join(ENGINES)}")
     # The installer belongs to orderflow-devtools; importing it here keeps the moto path free of it.
-    from orderflow_cli.errors import CliError
-    from orderflow_devtools.engines import ensure_fauxqs, fauxqs_argv
+    from orderflow_devtools.engines import InstallFailed, ensure_fauxqs, fauxqs_argv
 
     try:
         install = ensure_fauxqs(lambda line: None)
-    except CliError as exc:
+    except InstallFailed as exc:
         raise EngineUnavailable(f"fauxqs cannot be installed: {exc}") from exc
     return fauxqs_argv(install, port)
 

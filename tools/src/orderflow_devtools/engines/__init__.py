@@ -7,6 +7,9 @@ small launcher that keeps it on 127.0.0.1.
 
 from __future__ import annotations
 
+# What a failed install raises: the CLI's one-line error, named here so that libraries using the
+# installer (the test kit) need not import the CLI.
+from orderflow_cli.errors import CliError as InstallFailed
 from orderflow_devtools.engines.nodejs import (
     FAUXQS_VERSION,
     NODE_PACKAGE,
@@ -25,6 +28,7 @@ __all__ = [
     "FAUXQS_VERSION",
     "NODE_PACKAGE",
     "FauxqsInstall",
+    "InstallFailed",
     "cache_dir",
     "ensure_fauxqs",
     "fauxqs_argv",
