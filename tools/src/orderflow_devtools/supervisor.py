@@ -13,13 +13,12 @@ import contextlib
 import itertools
 import os
 import re
-import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO, TypeVar
 
-from orderflow_cli.errors import CliError
+from orderflow_devtools.processes import describe_exit, start_child, stop_child
 
 T = TypeVar("T")
 
@@ -69,17 +68,6 @@ class Child:
     @property
     def returncode(self) -> int | None:
         return self.process.returncode
-
-
-def describe_exit(returncode: int | None) -> str:
-    if returncode is None:
-        return "still running"
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
 
 
 class Stopped(Exception):
@@ -149,17 +137,13 @@ class Supervisor:
 
     async def start(self, spec: ProcessSpec) -> Child:
         """Start `spec` in a session of its own, stdout and stderr merged into our output."""
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *spec.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                env=dict(spec.env) if spec.env is not None else None,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise CliError(f"cannot start {spec.name} ({spec.argv[0]}): {exc}") from exc
+        process = await start_child(
+            spec.name,
+            spec.argv,
+            env=spec.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
         child = Child(spec, process)
         self._children.append(child)
         self._tasks.append(asyncio.create_task(self._follow(child), name=f"follow {spec.name}"))
@@ -235,27 +219,13 @@ class Supervisor:
         child.stopping = True
         if child.exited.is_set():
             return
-        _signal_group(child, signal.SIGTERM)
-        exited = asyncio.create_task(child.exited.wait())
-        forced = asyncio.create_task(force.wait())
-        try:
-            await asyncio.wait(
-                {exited, forced},
-                timeout=child.spec.stop_timeout_s,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            forced.cancel()
-        if not exited.done():
-            why = "on request" if force.is_set() else f"after {child.spec.stop_timeout_s:g} s"
+
+        def killing(why: str) -> None:
             self.log(f"{child.name} did not stop {why}: sending SIGKILL")
             child.killed = True
-            _signal_group(child, signal.SIGKILL)
-            await exited
+
+        await stop_child(
+            child.process, timeout_s=child.spec.stop_timeout_s, force=force, before_kill=killing
+        )
+        await child.exited.wait()  # its last lines are shown before the word that it stopped
         self.log(f"{child.name} stopped ({describe_exit(child.returncode)})")
-
-
-def _signal_group(child: Child, sig: signal.Signals) -> None:
-    # The child leads its own process group (start_new_session), so its pid is the group id.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(child.pid, sig)

@@ -1,4 +1,4 @@
-"""One child process of a chaos system, managed by its pid.
+"""One child process of a chaos system, managed by its pid, on the tools' process runner.
 
 `ManagedProcess` starts a child on a port of its own with its output in a log file, waits until
 it is ready (an HTTP path answering 200, or just the port listening), and ends it the ways a test
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from orderflow_devtools.processes import SPAWN_OPTIONS, describe_exit, log_tail
 from orderflow_testkit.waiting import ConditionTimeout, port_is_listening, wait_for_value
 
 
@@ -70,15 +71,14 @@ class ManagedProcess:
         with self.log_path.open("ab") as log:
             log.write(f"=== {self.name}: start #{self.starts}\n".encode())
             log.flush()
+            # The runner's options: a session of its own, so a Ctrl-C reaches pytest only.
             self._process = subprocess.Popen(
                 self.argv,
-                stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,
                 cwd=self.cwd,
-                # A session of its own: a Ctrl-C in the terminal reaches pytest only.
-                start_new_session=True,
+                **SPAWN_OPTIONS,
             )
 
     async def wait_ready(self, timeout_s: float = 60.0) -> None:
@@ -170,11 +170,7 @@ class ManagedProcess:
         self._frozen = False
 
     def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return f"({self.name}: no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines, missing=f"({self.name}: no log)")
 
     def _require(self) -> subprocess.Popen[bytes]:
         if self._process is None:
@@ -182,9 +178,4 @@ class ManagedProcess:
         return self._process
 
     def _describe_exit(self) -> str:
-        code = None if self._process is None else self._process.poll()
-        if code is None:
-            return "running"
-        if code < 0:
-            return f"killed by {signal.Signals(-code).name}"
-        return f"exit code {code}"
+        return describe_exit(None if self._process is None else self._process.poll())

@@ -1,4 +1,4 @@
-"""Child processes of the benchmark: started on loopback, logged to files, stopped by pid.
+"""Child processes of the benchmark, on the process runner: logged to files, measured.
 
 CPU time and peak memory come from /proc: `utime + stime` of /proc/PID/stat and `VmHWM` of
 /proc/PID/status.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import BinaryIO
 
 from orderflow_cli.errors import CliError
 from orderflow_devtools.probes import http_status
+from orderflow_devtools.processes import log_tail, start_child, stop_child
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -54,18 +54,14 @@ class Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self._log = log
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                *self.argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE if self.on_line else log,
-                stderr=log,
-                env=self.env,
-                cwd=self.cwd,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise CliError(f"cannot start {self.name} ({self.argv[0]}): {exc}") from exc
+        self.process = await start_child(
+            self.name,
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdout=asyncio.subprocess.PIPE if self.on_line else log,
+            stderr=log,
+        )
         if self.on_line is not None:
             self._reader = asyncio.create_task(self._read_lines(log))
 
@@ -82,11 +78,7 @@ class Proc:
         return self.process is not None and self.process.returncode is None
 
     def tail(self, lines: int = 20) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines)
 
     async def wait_http(
         self, port: int, path: str, *, expect: int | None, timeout_s: float
@@ -123,14 +115,7 @@ class Proc:
             return
         if self.process.returncode is None:
             self.sample_rss()
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), timeout_s)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-                await self.process.wait()
+        await stop_child(self.process, timeout_s=timeout_s)
         if self._reader is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._reader, 2.0)
