@@ -28,8 +28,7 @@ def load_command(name: str) -> Command:
     if not found:
         provider = PROVIDERS.get(name, "the package that provides it")
         raise CliError(f"orderflow {name} needs the developer tools: pip install {provider}")
-    (entry,) = tuple(found)[:1]
-    return cast("Command", entry.load())
+    return cast("Command", next(iter(found)).load())
 
 
 def require_services(command: str) -> None:

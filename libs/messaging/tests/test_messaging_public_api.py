@@ -6,7 +6,6 @@ import orderflow_messaging
 
 EXPECTED = {
     "Notifier",
-    "OUTBOX_PARAMETERS",
     "inbox_insert",
     "inbox_seen",
     "outbox_insert",

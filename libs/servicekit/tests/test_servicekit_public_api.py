@@ -22,7 +22,6 @@ EXPECTED = {
     "create_engine",
     "dependency_unavailable",
     "driver_connection",
-    "event_decoder",
     "event_handler",
     "http_telemetry",
     "install_problem_handlers",

@@ -15,11 +15,14 @@ import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Final
 
 from orderflow_cli.errors import CliError
 
-SPAWN_OPTIONS: dict[str, Any] = {"stdin": asyncio.subprocess.DEVNULL, "start_new_session": True}
+SPAWN_OPTIONS: Final[Mapping[str, Any]] = {
+    "stdin": asyncio.subprocess.DEVNULL,
+    "start_new_session": True,
+}
 """What every child gets, for `asyncio.create_subprocess_exec` and `subprocess.Popen` alike."""
 
 Output = int | IO[Any] | None
@@ -79,7 +82,7 @@ async def stop_child(
         return False
     if before_kill is not None:
         before_kill(
-            "on request" if forced.done() and not forced.cancelled() else f"after {timeout_s:g} s"
+            "on request" if force is not None and force.is_set() else f"after {timeout_s:g} s"
         )
     signal_group(process.pid, signal.SIGKILL)
     await exited

@@ -47,7 +47,6 @@ from orderflow_messaging._message import (
     ReceivedMessage,
 )
 from orderflow_messaging._one_statement import (
-    OUTBOX_PARAMETERS,
     inbox_insert,
     inbox_seen,
     outbox_insert,
@@ -85,7 +84,6 @@ __all__ = [
     "DLQ_SOURCE_ATTRIBUTE",
     "EVENT_TYPE_ATTRIBUTE",
     "MAX_MESSAGE_BYTES",
-    "OUTBOX_PARAMETERS",
     "SQS_ERRORS",
     "TRACEPARENT_ATTRIBUTE",
     "BackoffPolicy",

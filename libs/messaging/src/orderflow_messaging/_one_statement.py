@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from orderflow_messaging._message import OutgoingMessage
 from orderflow_messaging._outbox_table import encode_attributes
 
-OUTBOX_PARAMETERS = 5
+_OUTBOX_PARAMETERS = 5
 """How many parameters `outbox_insert` takes, in the order `outbox_values` gives them."""
 
 OutboxValues = tuple[str, str, str, str, str | None]
@@ -46,12 +46,12 @@ def _parameter(text: str) -> str:
 def outbox_insert(table: Table, *, first: int, at: str, when: str = "TRUE") -> str:
     """`INSERT ... SELECT ... RETURNING 1` of one outbox row: a CTE member, or the statement's end.
 
-    first: the number of the first of the row's `OUTBOX_PARAMETERS` parameters ($first onwards),
+    first: the number of the first of the row's five parameters ($first onwards),
         bound to `outbox_values(queue, message)`.
     at: the parameter that holds the row's creation time, also when it is due (e.g. "$6").
     when: the condition under which the row goes in (e.g. "EXISTS (SELECT FROM placed)").
     """
-    p = [f"${n}" for n in range(first, first + OUTBOX_PARAMETERS)]
+    p = [f"${n}" for n in range(first, first + _OUTBOX_PARAMETERS)]
     at = _parameter(at)
     # Identifiers quoted by the dialect and numbered placeholders only: nothing from a message.
     return (

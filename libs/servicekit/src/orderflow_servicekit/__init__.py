@@ -26,7 +26,7 @@ the tests that take them apart.
 
 from orderflow_servicekit.app import prepare_service_app, runtime_health_router, runtime_lifespan
 from orderflow_servicekit.db import create_engine, driver_connection, redact
-from orderflow_servicekit.events import event_decoder, event_handler
+from orderflow_servicekit.events import event_handler
 from orderflow_servicekit.failures import dependency_unavailable
 from orderflow_servicekit.limits import BodySizeLimit
 from orderflow_servicekit.logs import bind_log_context, configure_logging
@@ -70,7 +70,6 @@ __all__ = [
     "create_engine",
     "dependency_unavailable",
     "driver_connection",
-    "event_decoder",
     "event_handler",
     "http_telemetry",
     "install_problem_handlers",

@@ -16,8 +16,11 @@ from orderflow_messaging import MessageHandler, PoisonMessage, ReceivedMessage, 
 T = TypeVar("T")
 
 
-def event_decoder(decode: Callable[[str], T]) -> Callable[[ReceivedMessage], T]:
-    """Wrap a contracts decoder so its classified failures send the message to the DLQ at once."""
+def event_handler(
+    decode: Callable[[str], T], handle: Callable[[T, ReceivedMessage], Awaitable[None]]
+) -> MessageHandler:
+    """The consumer's handler for one kind of event: `decode` the body (a contracts decoder such
+    as `decode_order_created`), then `handle(event, message)`; both services are built so."""
 
     def decode_message(message: ReceivedMessage) -> T:
         try:
@@ -25,12 +28,4 @@ def event_decoder(decode: Callable[[str], T]) -> Callable[[ReceivedMessage], T]:
         except PoisonEventError as exc:
             raise PoisonMessage(exc.reason.value, exc.detail) from exc
 
-    return decode_message
-
-
-def event_handler(
-    decode: Callable[[str], T], handle: Callable[[T, ReceivedMessage], Awaitable[None]]
-) -> MessageHandler:
-    """The consumer's handler for one kind of event: `decode` the body (a contracts decoder such
-    as `decode_order_created`), then `handle(event, message)`; both services are built so."""
-    return decoded(event_decoder(decode), handle)
+    return decoded(decode_message, handle)

@@ -86,9 +86,9 @@ class ManagedProcess:
 
         async def probe(client: httpx.AsyncClient) -> bool:
             if not self.running:
+                how = describe_exit(self._require().poll())
                 raise AssertionError(
-                    f"{self.name} exited ({self._describe_exit()}) before it was ready:\n"
-                    + self.tail()
+                    f"{self.name} exited ({how}) before it was ready:\n{self.tail()}"
                 )
             if self.ready_path is None:
                 return port_is_listening(self.port)
@@ -176,6 +176,3 @@ class ManagedProcess:
         if self._process is None:
             raise RuntimeError(f"{self.name} was never started")
         return self._process
-
-    def _describe_exit(self) -> str:
-        return describe_exit(None if self._process is None else self._process.poll())
